@@ -1,0 +1,69 @@
+"""Names shared by every component: API group, labels, annotations and extended resource names.
+
+One place for every string that crosses a process boundary (a label the device plugin writes and the
+scheduler reads, a resource name the operator requests and the kubelet advertises), so the two sides
+cannot drift apart.
+"""
+
+from typing import Final
+
+GROUP: Final = "motherboard.io"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+
+SCHEDULER_NAME: Final = "motherboard-scheduler"
+
+# --- labels on Nodes (topology and feature discovery) -------------------------------------------------
+LABEL_SITE: Final = "motherboard.io/site"
+"""Site of a node: ``central`` or the name of an edge site."""
+LABEL_SITE_KIND: Final = "motherboard.io/site-kind"
+"""``central`` or ``edge``."""
+LABEL_ZONE: Final = "topology.kubernetes.io/zone"
+LABEL_REGION: Final = "topology.kubernetes.io/region"
+LABEL_RACK: Final = "motherboard.io/rack"
+LABEL_NVLINK_DOMAIN: Final = "motherboard.io/nvlink-domain"
+"""Identifier of the NVLink/HCCS domain (a node, or a multi-node NVL domain) the node's devices share."""
+LABEL_HOSTNAME: Final = "kubernetes.io/hostname"
+LABEL_ACCELERATOR_VENDOR: Final = "motherboard.io/accelerator-vendor"
+LABEL_ACCELERATOR_MODEL: Final = "motherboard.io/accelerator-model"
+LABEL_ACCELERATOR_COUNT: Final = "motherboard.io/accelerator-count"
+LABEL_ACCELERATOR_MEMORY_MIB: Final = "motherboard.io/accelerator-memory-mib"
+LABEL_DRIVER_VERSION: Final = "motherboard.io/driver-version"
+# NVIDIA GPU feature discovery compatible labels (users and existing selectors rely on these)
+LABEL_NVIDIA_PRODUCT: Final = "nvidia.com/gpu.product"
+LABEL_NVIDIA_MEMORY: Final = "nvidia.com/gpu.memory"
+LABEL_NVIDIA_COUNT: Final = "nvidia.com/gpu.count"
+LABEL_NVIDIA_MIG_CAPABLE: Final = "nvidia.com/mig.capable"
+LABEL_NVIDIA_MIG_STRATEGY: Final = "nvidia.com/mig.strategy"
+
+# --- labels and annotations on pods ----------------------------------------------------------------------
+LABEL_JOB_NAME: Final = "motherboard.io/job-name"
+LABEL_TASK_NAME: Final = "motherboard.io/task-name"
+LABEL_REPLICA_INDEX: Final = "motherboard.io/replica-index"
+LABEL_QUEUE: Final = "motherboard.io/queue"
+LABEL_POD_GROUP: Final = "motherboard.io/pod-group"
+"""Pods with the same value form one gang (an AIJob's pods, or any labelled pod group)."""
+ANNOTATION_GANG_MIN_AVAILABLE: Final = "motherboard.io/gang-min-available"
+ANNOTATION_DEVICE_ASSIGNMENT: Final = "motherboard.io/device-assignment"
+"""The scheduler's exact device choice; see :mod:`motherboard.api.assignment`."""
+ANNOTATION_DEVICE_INVENTORY: Final = "motherboard.io/device-inventory"
+"""On Nodes: the node's devices as the device plugin discovered them; see :mod:`motherboard.devices.model`."""
+ANNOTATION_DURATION: Final = "motherboard.io/simulated-duration"
+"""On kwok nodes: how long a pod runs before it completes (e.g. ``30s``)."""
+ANNOTATION_SIMULATED_EXIT: Final = "motherboard.io/simulated-exit"
+"""On kwok nodes: ``Succeeded`` (default) or ``Failed``."""
+
+# --- extended resource names (what device plugins advertise, what pods request) -------------------------
+RESOURCE_NVIDIA_GPU: Final = "nvidia.com/gpu"
+RESOURCE_NVIDIA_GPU_SHARED: Final = "nvidia.com/gpu.shared"
+"""Fractional GPU shares: each device is advertised as N replicas (N set per DevicePool)."""
+RESOURCE_NVIDIA_MIG_PREFIX: Final = "nvidia.com/mig-"
+"""MIG slices in NVIDIA's ``mixed`` strategy naming: ``nvidia.com/mig-1g.10gb``."""
+RESOURCE_ASCEND_910: Final = "huawei.com/Ascend910"
+RESOURCE_ASCEND_310P: Final = "huawei.com/Ascend310P"
+RESOURCE_CAMBRICON_MLU: Final = "cambricon.com/mlu"
+
+
+def mig_resource_name(profile: str) -> str:
+    """The extended resource a MIG profile is advertised as (``1g.10gb`` → ``nvidia.com/mig-1g.10gb``)."""
+    return f"{RESOURCE_NVIDIA_MIG_PREFIX}{profile}"
