@@ -36,6 +36,9 @@ LABEL_NVIDIA_COUNT: Final = "nvidia.com/gpu.count"
 LABEL_NVIDIA_MIG_CAPABLE: Final = "nvidia.com/mig.capable"
 LABEL_NVIDIA_MIG_STRATEGY: Final = "nvidia.com/mig.strategy"
 
+TAINT_EDGE: Final = "motherboard.io/edge"
+"""Taint on edge-site nodes: only work placed at the edge on purpose lands there."""
+
 # --- labels and annotations on pods ----------------------------------------------------------------------
 LABEL_JOB_NAME: Final = "motherboard.io/job-name"
 LABEL_TASK_NAME: Final = "motherboard.io/task-name"
@@ -43,7 +46,14 @@ LABEL_REPLICA_INDEX: Final = "motherboard.io/replica-index"
 LABEL_QUEUE: Final = "motherboard.io/queue"
 LABEL_POD_GROUP: Final = "motherboard.io/pod-group"
 """Pods with the same value form one gang (an AIJob's pods, or any labelled pod group)."""
+LABEL_ATTEMPT: Final = "motherboard.io/attempt"
+"""On pods: which gang restart of the job created the pod (``status.restarts`` at creation)."""
 ANNOTATION_GANG_MIN_AVAILABLE: Final = "motherboard.io/gang-min-available"
+ANNOTATION_DEVICE_REQUEST: Final = "motherboard.io/device-request"
+"""On pods: the task's device request (vendor, model, pool, count, sharing) as JSON, so a pod says what it
+needs without the scheduler reading its AIJob."""
+ANNOTATION_TEMPLATE_HASH: Final = "motherboard.io/template-hash"
+"""On pods: hash of the task template the pod was rendered from (rolling replacement of inference pods)."""
 ANNOTATION_DEVICE_ASSIGNMENT: Final = "motherboard.io/device-assignment"
 """The scheduler's exact device choice; see :mod:`motherboard.api.assignment`."""
 ANNOTATION_DEVICE_INVENTORY: Final = "motherboard.io/device-inventory"
@@ -52,6 +62,10 @@ ANNOTATION_DURATION: Final = "motherboard.io/simulated-duration"
 """On kwok nodes: how long a pod runs before it completes (e.g. ``30s``)."""
 ANNOTATION_SIMULATED_EXIT: Final = "motherboard.io/simulated-exit"
 """On kwok nodes: ``Succeeded`` (default) or ``Failed``."""
+
+REASON_PREEMPTED_BY_SCHEDULER: Final = "PreemptionByScheduler"
+"""Reason of the ``DisruptionTarget`` pod condition the scheduler sets before evicting a victim (as
+kube-scheduler does); the operator reads it to mark the victim's AIJob Preempted."""
 
 # --- extended resource names (what device plugins advertise, what pods request) -------------------------
 RESOURCE_NVIDIA_GPU: Final = "nvidia.com/gpu"
@@ -67,3 +81,12 @@ RESOURCE_CAMBRICON_MLU: Final = "cambricon.com/mlu"
 def mig_resource_name(profile: str) -> str:
     """The extended resource a MIG profile is advertised as (``1g.10gb`` → ``nvidia.com/mig-1g.10gb``)."""
     return f"{RESOURCE_NVIDIA_MIG_PREFIX}{profile}"
+
+
+def device_taint_key(resource: str) -> str:
+    """The taint key on nodes that have ``resource``; pods requesting it tolerate it.
+
+    NVIDIA nodes carry one ``nvidia.com/gpu`` taint whether their GPUs are whole, MIG or shared; other
+    vendors taint with the whole-device resource name.
+    """
+    return RESOURCE_NVIDIA_GPU if resource.startswith("nvidia.com/") else resource

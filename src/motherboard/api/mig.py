@@ -51,11 +51,11 @@ def _table(one: int, two: int, half: int, full: int) -> dict[str, MigProfile]:
 
 
 MIG_PROFILES: Final[dict[str, dict[str, MigProfile]]] = {
-    "A100-SXM4-40GB": _table(5, 10, 20, 40),
-    "A100-SXM4-80GB": _table(10, 20, 40, 80),
-    "H100-SXM5-80GB": _table(10, 20, 40, 80),
-    "H100-NVL-94GB": _table(12, 24, 47, 94),
-    "H200-SXM5-141GB": _table(18, 35, 71, 141),
+    "A100-40GB": _table(5, 10, 20, 40),
+    "A100-80GB": _table(10, 20, 40, 80),
+    "H100-80GB": _table(10, 20, 40, 80),
+    "H100-94GB": _table(12, 24, 47, 94),
+    "H200-141GB": _table(18, 35, 71, 141),
     "A30-24GB": {
         "1g.6gb": MigProfile("1g.6gb", 1, 1, 6, (0, 1, 2, 3)),
         "1g.6gb+me": MigProfile("1g.6gb+me", 1, 1, 6, (0, 1, 2, 3)),

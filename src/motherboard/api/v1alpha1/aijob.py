@@ -99,7 +99,7 @@ class DeviceRequest(ApiModel):
     vendor: Vendor | None = None
     """Accelerator vendor: nvidia, huawei or cambricon."""
     model: str | None = Field(default=None, min_length=1, max_length=63)
-    """Device model, e.g. ``H100-SXM5-80GB``, ``A100-SXM4-80GB``, ``Ascend910B``, ``T4``."""
+    """Device model, e.g. ``H100-80GB``, ``A100-80GB``, ``Ascend910B``, ``T4``."""
     pool: str | None = Field(default=None, min_length=1, max_length=253)
     """Name of a DevicePool to take the devices from (instead of vendor/model)."""
     count: int = Field(default=1, ge=1, le=64)
@@ -330,7 +330,9 @@ class AIJobStatus(ApiModel):
     placement: list[PodPlacement] = Field(default_factory=list)
     """Pod → node → devices."""
     restarts: int = Field(default=0, ge=0)
-    """How many times the gang was restarted after a failure."""
+    """How many times the gang was restarted after a failure (counted against backoffLimit)."""
+    preemptions: int = Field(default=0, ge=0)
+    """How many times the job was preempted and requeued (not counted against backoffLimit)."""
     ready: str | None = None
     """Running pods / desired pods, e.g. ``8/8`` (for display)."""
     queued_time: datetime | None = None

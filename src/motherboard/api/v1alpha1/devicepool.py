@@ -78,7 +78,7 @@ class DevicePoolSpec(ApiModel):
     vendor: Vendor
     """Accelerator vendor: nvidia, huawei or cambricon."""
     model: str | None = Field(default=None, min_length=1, max_length=63)
-    """Device model, e.g. H100-SXM5-80GB; omit for any model of the vendor."""
+    """Device model, e.g. H100-80GB; omit for any model of the vendor."""
     resource_name: str | None = Field(default=None, max_length=253)
     """Extended resource the pool's devices are advertised as; derived from vendor and sharing if omitted."""
     sharing: PoolSharing = Field(default_factory=PoolSharing)

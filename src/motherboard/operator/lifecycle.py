@@ -1,0 +1,307 @@
+"""The AIJob lifecycle as a pure planner: (job, observed pods, now) → what to do and the new status.
+
+Level-based: the plan depends only on the current AIJob and its pods, never on which event woke the
+operator, so a reconcile after a crash, a duplicate event or a missed one all converge on the same state.
+That is why the operator keeps no progress storage of its own (see docs/operator.md).
+
+The scheduler speaks to the operator through the pods only: ``PodScheduled=False`` with a message while a
+pod waits (queue over quota, no fit), a bound ``nodeName`` once admitted and placed, and the
+``DisruptionTarget`` condition with reason ``PreemptionByScheduler`` on a victim. The operator is the single
+writer of AIJob status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from motherboard.api.base import Condition, ConditionStatus
+from motherboard.api.v1alpha1 import AIJob, AIJobStatus, ConditionType, DevicePoolSpec, JobPhase, JobType
+from motherboard.api.v1alpha1.aijob import PodPlacement, TaskStatus
+from motherboard.operator.observed import ObservedPod
+from motherboard.operator.render import gang_min_available, render_pod, slots, template_hash
+
+TERMINAL = {JobPhase.SUCCEEDED, JobPhase.FAILED}
+
+
+def attempt(status: AIJobStatus) -> int:
+    """Which incarnation of the gang is current: every restart and every preemption starts a new one."""
+    return status.restarts + status.preemptions
+
+
+@dataclass(frozen=True)
+class Event:
+    """A Kubernetes Event to record on the AIJob."""
+
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass
+class Plan:
+    """What one reconcile does."""
+
+    status: AIJobStatus
+    create: list[dict[str, Any]] = field(default_factory=list)
+    delete: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    delete_job: bool = False
+    requeue_after: float | None = None
+
+
+def plan(
+    job: AIJob,
+    uid: str,
+    pods: Sequence[ObservedPod],
+    now: datetime,
+    pools: Mapping[str, DevicePoolSpec] | None = None,
+) -> Plan:
+    """Decide the next step for ``job`` given its pods."""
+    old = job.status or AIJobStatus()
+    status = old.model_copy(deep=True)
+    status.observed_generation = job.metadata.generation
+    result = Plan(status=status)
+    current = [p for p in pods if p.attempt == attempt(status) and not p.deleting]
+
+    # 1. Finished jobs only wait for their TTL.
+    if old.phase in TERMINAL:
+        _expire(job, result, now)
+        result.delete = [p.name for p in pods if not p.deleting and not p.finished]
+        _count(job, status, current)
+        return result
+
+    # 2. Suspended jobs release every pod (and so every device) until resumed.
+    if job.spec.run_policy.suspend:
+        result.delete = [p.name for p in pods if not p.deleting]
+        _transition(
+            result, JobPhase.SUSPENDED, "Suspended", "the job is suspended; its devices are released", now
+        )
+        _count(job, status, current)
+        return result
+
+    # 3. The deadline counts from the first time the gang ran.
+    deadline = job.spec.run_policy.active_deadline_seconds
+    if deadline and status.start_time and now >= status.start_time + timedelta(seconds=deadline):
+        return _fail(
+            job,
+            result,
+            pods,
+            current,
+            "DeadlineExceeded",
+            f"ran longer than activeDeadlineSeconds={deadline}",
+            now,
+        )
+
+    # 4. Preempted or failed pods restart the gang (preemption does not count against backoffLimit).
+    preempted = [p for p in current if p.preempted]
+    failed = [p for p in current if p.phase == "Failed" and not p.preempted]
+    if (preempted or failed) and job.spec.type is not JobType.INFERENCE:
+        if failed and status.restarts >= job.spec.run_policy.backoff_limit:
+            names = ", ".join(p.name for p in failed)
+            return _fail(
+                job,
+                result,
+                pods,
+                current,
+                "BackoffLimitExceeded",
+                f"pod {names} failed after {status.restarts} restarts (backoffLimit {job.spec.run_policy.backoff_limit})",
+                now,
+            )
+        if preempted:
+            status.preemptions += 1
+            _transition(
+                result,
+                JobPhase.PREEMPTED,
+                "Preempted",
+                f"pod {preempted[0].name} was preempted by the scheduler; the job is requeued",
+                now,
+            )
+        else:
+            status.restarts += 1
+            result.events.append(
+                Event(
+                    "Warning",
+                    "GangRestart",
+                    f"pod {failed[0].name} failed; restarting the gang ({status.restarts}/{job.spec.run_policy.backoff_limit})",
+                )
+            )
+        result.delete = [p.name for p in pods if not p.deleting]
+        status.start_time = None
+        status.placement = []
+        _count(job, status, [])
+        return result
+
+    # 5. Create missing pods; replace stale inference pods one at a time.
+    existing = {p.name for p in pods}
+    for slot in slots(job):
+        name = slot.pod_name(job.metadata.name)
+        if name not in existing:
+            result.create.append(render_pod(job, uid, slot, pools, attempt=attempt(status)))
+    if job.spec.type is JobType.INFERENCE:
+        _roll(job, current, result)
+    _count(job, status, current)
+    _advance(job, status, current, result, now)
+    return result
+
+
+def _advance(
+    job: AIJob, status: AIJobStatus, current: Sequence[ObservedPod], result: Plan, now: datetime
+) -> None:
+    """Move the phase forward from what the pods show."""
+    need = gang_min_available(job)
+    total = job.spec.total_replicas
+    bound = [p for p in current if p.bound]
+    running = [p for p in current if p.phase == "Running"]
+    succeeded = [p for p in current if p.phase == "Succeeded"]
+    if job.spec.type is not JobType.INFERENCE and len(succeeded) == total:
+        status.completion_time = now
+        _transition(result, JobPhase.SUCCEEDED, "Completed", f"all {total} pods succeeded", now)
+        _expire(job, result, now)
+        return
+    if len(running) + len(succeeded) >= need and running:
+        status.start_time = status.start_time or now
+        status.admitted_time = status.admitted_time or now
+        _set(status, ConditionType.ADMITTED, True, "Admitted", "the gang is placed", now)
+        _transition(result, JobPhase.RUNNING, "Running", f"{len(running)}/{total} pods running", now)
+        return
+    if len(bound) >= need:
+        status.admitted_time = status.admitted_time or now
+        _transition(result, JobPhase.ADMITTED, "Admitted", f"{len(bound)}/{total} pods placed, starting", now)
+        return
+    waiting = next((p.unschedulable_reason for p in current if p.unschedulable_reason), None)
+    status.queued_time = status.queued_time or now
+    message = waiting or f"waiting for the scheduler to place {need} of {total} pods"
+    _transition(result, JobPhase.QUEUED, "Unschedulable" if waiting else "Queued", message, now)
+
+
+def _roll(job: AIJob, current: Sequence[ObservedPod], result: Plan) -> None:
+    """Replace one pod whose template changed, only while every other pod is ready (readiness respected)."""
+    wanted = {t.name: template_hash(t) for t in job.spec.tasks}
+    stale = [p for p in current if p.template_hash != wanted.get(p.task)]
+    others_ready = all(p.ready for p in current if p not in stale)
+    if stale and others_ready and not result.create:
+        result.delete.append(stale[0].name)
+        result.events.append(
+            Event("Normal", "RollingUpdate", f"replacing {stale[0].name} with the new template")
+        )
+
+
+def _fail(
+    job: AIJob,
+    result: Plan,
+    pods: Sequence[ObservedPod],
+    current: Sequence[ObservedPod],
+    reason: str,
+    message: str,
+    now: datetime,
+) -> Plan:
+    result.status.completion_time = now
+    result.delete = [p.name for p in pods if not p.deleting and not p.finished]
+    _count(job, result.status, current)
+    _transition(result, JobPhase.FAILED, reason, message, now, event_type="Warning")
+    _expire(job, result, now)
+    return result
+
+
+def _expire(job: AIJob, result: Plan, now: datetime) -> None:
+    ttl = job.spec.run_policy.ttl_seconds_after_finished
+    done = result.status.completion_time
+    if ttl is None or done is None:
+        return
+    remaining = (done + timedelta(seconds=ttl) - now).total_seconds()
+    if remaining <= 0:
+        result.delete_job = True
+    else:
+        result.requeue_after = remaining
+
+
+def _count(job: AIJob, status: AIJobStatus, pods: Sequence[ObservedPod]) -> None:
+    status.tasks = []
+    for task in job.spec.tasks:
+        mine = [p for p in pods if p.task == task.name]
+        status.tasks.append(
+            TaskStatus(
+                name=task.name,
+                replicas=task.replicas,
+                pending=sum(p.phase == "Pending" for p in mine),
+                running=sum(p.phase == "Running" for p in mine),
+                succeeded=sum(p.phase == "Succeeded" for p in mine),
+                failed=sum(p.phase == "Failed" for p in mine),
+            )
+        )
+    status.placement = [
+        PodPlacement(pod=p.name, task=p.task, node=p.node, devices=list(p.devices))
+        for p in sorted(pods, key=lambda p: p.name)
+        if p.node
+    ]
+    status.ready = f"{sum(p.phase == 'Running' for p in pods)}/{job.spec.total_replicas}"
+
+
+_PHASE_CONDITION = {
+    JobPhase.QUEUED: ConditionType.QUEUED,
+    JobPhase.RUNNING: ConditionType.RUNNING,
+    JobPhase.SUCCEEDED: ConditionType.SUCCEEDED,
+    JobPhase.FAILED: ConditionType.FAILED,
+    JobPhase.SUSPENDED: ConditionType.SUSPENDED,
+    JobPhase.PREEMPTED: ConditionType.PREEMPTED,
+    JobPhase.ADMITTED: ConditionType.ADMITTED,
+}
+
+
+def _transition(
+    result: Plan, phase: JobPhase, reason: str, message: str, now: datetime, event_type: str = "Normal"
+) -> None:
+    """Set the phase, its condition (True) and the others it rules out (False); emit an Event on change."""
+    status = result.status
+    if status.phase != phase:
+        result.events.append(Event(event_type, reason, message))
+    status.phase, status.reason, status.message = phase, reason, message
+    _set(status, _PHASE_CONDITION[phase], True, reason, message, now)
+    exclusive = {
+        ConditionType.QUEUED,
+        ConditionType.RUNNING,
+        ConditionType.SUSPENDED,
+        ConditionType.SUCCEEDED,
+        ConditionType.FAILED,
+    }
+    if phase in TERMINAL or phase is JobPhase.RUNNING:
+        exclusive.add(ConditionType.PREEMPTED)  # stays visible while the preempted job waits to run again
+    for other in exclusive - {_PHASE_CONDITION[phase]}:
+        if any(c.type == other for c in status.conditions):
+            _set(status, other, False, reason, message, now)
+    waiting = phase in {JobPhase.QUEUED, JobPhase.SUSPENDED, JobPhase.PREEMPTED}
+    if waiting and any(c.type == ConditionType.ADMITTED for c in status.conditions):
+        _set(status, ConditionType.ADMITTED, False, reason, message, now)
+
+
+def _set(
+    status: AIJobStatus, kind: ConditionType, true: bool, reason: str, message: str, now: datetime
+) -> None:
+    """Upsert one condition; ``lastTransitionTime`` changes only when the status flips."""
+    value = ConditionStatus.TRUE if true else ConditionStatus.FALSE
+    for index, cond in enumerate(status.conditions):
+        if cond.type == kind:
+            changed = cond.status != value
+            status.conditions[index] = cond.model_copy(
+                update={
+                    "status": value,
+                    "reason": reason,
+                    "message": message,
+                    "last_transition_time": now if changed else cond.last_transition_time,
+                    "observed_generation": status.observed_generation,
+                }
+            )
+            return
+    status.conditions.append(
+        Condition(
+            type=kind,
+            status=value,
+            reason=reason,
+            message=message,
+            last_transition_time=now,
+            observed_generation=status.observed_generation,
+        )
+    )
