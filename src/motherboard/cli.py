@@ -93,6 +93,22 @@ def validate(
         raise typer.Exit(EXIT_FAILURE)
 
 
+def _mount_components() -> None:
+    # Each component owns its sub-command; importing them here keeps one `motherboard` entry point.
+    from motherboard.devcluster.cli import app as dev_cluster_app
+    from motherboard.deviceplugin.cli import app as device_plugin_app
+    from motherboard.operator.cli import app as operator_app
+    from motherboard.scheduler.simulate.cli import app as simulate_app
+
+    app.add_typer(dev_cluster_app, name="dev-cluster")
+    app.add_typer(operator_app, name="operator")
+    app.add_typer(device_plugin_app, name="device-plugin")
+    app.add_typer(simulate_app, name="simulate")
+
+
+_mount_components()
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -10,7 +10,7 @@ The annotation value is compact JSON::
     {"v": 1, "node": "gpu-a100-0",
      "containers": [
        {"name": "trainer", "resource": "nvidia.com/mig-1g.10gb",
-        "devices": [{"id": "MIG-2f3c…", "parent": "GPU-8a1b…", "milli": 143, "memoryMiB": 9856}]}]}
+        "devices": [{"id": "MIG-2f3c…", "parent": "GPU-8a1b…", "milli": 142, "memoryMiB": 9856}]}]}
 
 - ``id``: the device id the plugin advertises to the kubelet (a GPU/NPU UUID, a MIG instance UUID); for a
   fractional share it is the *physical* device's UUID (the plugin maps its replica ids onto it).

@@ -28,11 +28,16 @@ class MigProfile:
     """Usable memory in GB as the name says."""
     placements: tuple[int, ...]
     """Memory-slice start positions where the instance may be created."""
+    gpu_compute_slices: int = COMPUTE_SLICES
+    """Compute slices of the whole GPU (7 on A100/H100/H200, 4 on A30)."""
 
     @property
     def milli(self) -> int:
-        """Compute share in thousandths of the GPU: what quota charges for one slice."""
-        return round(1000 * self.compute_slices / COMPUTE_SLICES)
+        """Compute share in thousandths of the GPU: what quota charges for one slice.
+
+        Rounded down, so the slices of one full GPU never add up to more than one GPU (7 x 142 <= 1000).
+        """
+        return 1000 * self.compute_slices // self.gpu_compute_slices
 
 
 def _table(one: int, two: int, half: int, full: int) -> dict[str, MigProfile]:
@@ -57,11 +62,11 @@ MIG_PROFILES: Final[dict[str, dict[str, MigProfile]]] = {
     "H100-94GB": _table(12, 24, 47, 94),
     "H200-141GB": _table(18, 35, 71, 141),
     "A30-24GB": {
-        "1g.6gb": MigProfile("1g.6gb", 1, 1, 6, (0, 1, 2, 3)),
-        "1g.6gb+me": MigProfile("1g.6gb+me", 1, 1, 6, (0, 1, 2, 3)),
-        "2g.12gb": MigProfile("2g.12gb", 2, 2, 12, (0, 2)),
-        "2g.12gb+me": MigProfile("2g.12gb+me", 2, 2, 12, (0, 2)),
-        "4g.24gb": MigProfile("4g.24gb", 4, 4, 24, (0,)),
+        "1g.6gb": MigProfile("1g.6gb", 1, 1, 6, (0, 1, 2, 3), 4),
+        "1g.6gb+me": MigProfile("1g.6gb+me", 1, 1, 6, (0, 1, 2, 3), 4),
+        "2g.12gb": MigProfile("2g.12gb", 2, 2, 12, (0, 2), 4),
+        "2g.12gb+me": MigProfile("2g.12gb+me", 2, 2, 12, (0, 2), 4),
+        "4g.24gb": MigProfile("4g.24gb", 4, 4, 24, (0,), 4),
     },
 }
 """Profiles per GPU model (model names as Motherboard labels them)."""

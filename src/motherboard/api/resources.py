@@ -7,6 +7,7 @@ scheduler reads them back. Quota is charged separately, in compute share (see :m
 from __future__ import annotations
 
 import math
+import re
 
 from motherboard.api.constants import (
     RESOURCE_ASCEND_310P,
@@ -16,7 +17,6 @@ from motherboard.api.constants import (
     RESOURCE_NVIDIA_GPU_SHARED,
     mig_resource_name,
 )
-from motherboard.api.mig import mig_profile
 from motherboard.api.v1alpha1.aijob import DeviceRequest
 from motherboard.api.v1alpha1.common import SharingMode, Vendor
 from motherboard.api.v1alpha1.devicepool import DevicePoolSpec
@@ -29,13 +29,28 @@ class UnresolvableRequest(ValueError):
     """A device request that names neither a vendor nor a known pool."""
 
 
+def ascend_resource(chip: str) -> str:
+    """The resource an Ascend chip is advertised as (``910B3`` or ``Ascend910B`` → ``huawei.com/Ascend910``)."""
+    name = re.sub(r"[^0-9A-Za-z]", "", chip.removeprefix("Ascend"))
+    if name.upper().startswith("310P"):
+        return RESOURCE_ASCEND_310P
+    if name.startswith("910") or not name:
+        return RESOURCE_ASCEND_910
+    return f"huawei.com/Ascend{name}"
+
+
 def whole_device_resource(vendor: Vendor, model: str | None) -> str:
     """The resource a whole device of this vendor and model is advertised as."""
     if vendor is Vendor.NVIDIA:
         return RESOURCE_NVIDIA_GPU
     if vendor is Vendor.HUAWEI:
-        return RESOURCE_ASCEND_310P if model and model.startswith("Ascend310") else RESOURCE_ASCEND_910
+        return ascend_resource(model or "")
     return RESOURCE_CAMBRICON_MLU
+
+
+def shared_resource(vendor: Vendor, whole: str) -> str:
+    """The resource fractional shares of a device are advertised as: N replicas per device."""
+    return RESOURCE_NVIDIA_GPU_SHARED if vendor is Vendor.NVIDIA else f"{whole}.shared"
 
 
 def device_resources(request: DeviceRequest, pool: DevicePoolSpec | None = None) -> dict[str, int]:
@@ -55,20 +70,10 @@ def device_resources(request: DeviceRequest, pool: DevicePoolSpec | None = None)
     if sharing.mode is SharingMode.FRACTION:
         assert sharing.fraction is not None
         shares = (pool.sharing.shares_per_device if pool else None) or DEFAULT_SHARES_PER_DEVICE
-        resource = (pool.resource_name if pool else None) or RESOURCE_NVIDIA_GPU_SHARED
+        resource = (pool.resource_name if pool else None) or shared_resource(
+            vendor, whole_device_resource(vendor, model)
+        )
         # Round up: a pod asking for 0.25 of a device split 10 ways needs 3 shares, never 2.
         return {resource: max(1, math.ceil(sharing.fraction * shares - 1e-9))}
     resource = (pool.resource_name if pool else None) or whole_device_resource(vendor, model)
     return {resource: request.count}
-
-
-def quota_milli(request: DeviceRequest, gpu_model: str | None = None) -> int:
-    """Compute share one pod's request is charged, in thousandths of a device (the one quota unit)."""
-    sharing = request.sharing
-    if sharing.mode is SharingMode.MIG:
-        assert sharing.mig_profile is not None
-        return mig_profile(sharing.mig_profile, gpu_model or request.model).milli * request.count
-    if sharing.mode is SharingMode.FRACTION:
-        assert sharing.fraction is not None
-        return round(sharing.fraction * 1000)
-    return 1000 * request.count

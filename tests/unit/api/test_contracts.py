@@ -23,7 +23,7 @@ MIG_ASSIGNMENT = DeviceAssignment(
         ContainerAssignment(
             name="trainer",
             resource=mig_resource_name("1g.10gb"),
-            devices=(AssignedDevice(id="MIG-2f3c", parent="GPU-8a1b", milli=143, memory_mib=9856),),
+            devices=(AssignedDevice(id="MIG-2f3c", parent="GPU-8a1b", milli=142, memory_mib=9856),),
         ),
     ),
 )
@@ -37,7 +37,7 @@ def test_assignment_round_trips_through_the_annotation() -> None:
     assert wire["containers"][0]["devices"][0] == {
         "id": "MIG-2f3c",
         "parent": "GPU-8a1b",
-        "milli": 143,
+        "milli": 142,
         "memoryMiB": 9856,
     }
 
@@ -74,7 +74,7 @@ def test_inventory_round_trips_and_rejects_garbage() -> None:
                 id="GPU-1",
                 index=0,
                 vendor=Vendor.NVIDIA,
-                model="A100-SXM4-80GB",
+                model="A100-80GB",
                 memory_mib=81920,
                 resource="nvidia.com/gpu",
                 mig_enabled=True,
@@ -108,7 +108,9 @@ def test_mig_profiles_are_valid_layouts_with_their_compute_share() -> None:
         for profile in table.values():
             assert 1 <= profile.compute_slices <= 7, (model, profile)
             assert all(start + profile.memory_slices <= 8 for start in profile.placements), (model, profile)
-    assert mig_profile("1g.10gb", "A100-SXM4-80GB").milli == 143
+    assert mig_profile("1g.10gb", "A100-80GB").milli == 142
+    assert mig_profile("4g.24gb", "A30-24GB").milli == 1000
+    assert sum(mig_profile("1g.10gb").milli for _ in range(7)) <= 1000
     assert mig_profile("7g.80gb").milli == 1000
     with pytest.raises(KeyError, match="unknown MIG profile"):
         mig_profile("5g.50gb")

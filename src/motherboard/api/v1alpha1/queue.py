@@ -2,7 +2,7 @@
 
 Quota is one unit across whole devices, MIG slices and fractional shares: a device quantity of ``1`` is one
 whole device, and a MIG slice or a share is charged its compute share of the device (a 1g.10gb slice on an
-A100 is ``143m``, a 0.25 share is ``250m``), so a tenant pays comparably on mixed hardware.
+A100 is ``142m``, rounded down so seven slices never exceed one GPU, a 0.25 share is ``250m``), so a tenant pays comparably on mixed hardware.
 
 Semantics follow Kueue's cohorts: a queue may use its ``nominal`` quota, plus up to ``borrowingLimit`` more
 from what its siblings (under the same ``parent``) do not use and are willing to lend (``lendingLimit``).

@@ -1,0 +1,83 @@
+"""Packing benchmark: the 10-seed policy comparison on the default trace, and placement speed.
+
+    .venv/bin/python bench/packing.py [--seeds 42-51] [--policies all] [--workers 2] [--out bench-out]
+
+Prints the comparison (mean ± std over seeds, next to the published figures) and the speed of one full
+130 % replay (pods/s, time per decision) at 1,213 nodes and at 10,000 nodes (the node list repeated).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from motherboard.scheduler.cache import ClusterCache
+from motherboard.scheduler.placement import PluginContext
+from motherboard.scheduler.placement.placer import Placer
+from motherboard.scheduler.placement.plugins import default_registry
+from motherboard.scheduler.simulate.cli import DEFAULT_NODES, DEFAULT_TRACE
+from motherboard.scheduler.simulate.convert import node_spec, pod_request
+from motherboard.scheduler.simulate.packing import inflate
+from motherboard.scheduler.simulate.policies import parse_policies, parse_seeds, policy_profile
+from motherboard.scheduler.simulate.results import summarise, write_outputs
+from motherboard.scheduler.simulate.sweep import Task, run_sweep
+from motherboard.scheduler.simulate.trace import load_nodes, load_pods
+
+
+def speed(policy: str, size: int, arrivals_cap: int | None) -> tuple[int, float, float]:
+    """(decisions, CPU seconds, wall seconds) of placing the inflated arrivals on ``size`` nodes."""
+    base = [node_spec(n) for n in load_nodes(DEFAULT_NODES)]
+    nodes = [
+        replace(base[i % len(base)], name=f"{base[i % len(base)].name}-{i // len(base)}") for i in range(size)
+    ]
+    pods = [pod_request(p) for p in load_pods(DEFAULT_TRACE)]
+    rng = np.random.default_rng(42)
+    cache = ClusterCache(nodes, tie_rank=rng.permutation(size).astype(np.int64))
+    capacity = int(cache.snapshot().state.dev_count.sum()) * 1000
+    arrivals = inflate(pods, capacity, 1.3, rng)[:arrivals_cap]
+    placer = Placer(policy_profile(policy), default_registry(), PluginContext(seed=42, workload=tuple(pods)))
+    cpu, wall = time.process_time(), time.perf_counter()
+    for pod in arrivals:
+        out = placer.place(pod, cache.snapshot())
+        if out.placement is not None:
+            cache.assume(out.placement)
+    return len(arrivals), time.process_time() - cpu, time.perf_counter() - wall
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", default="42-51")
+    ap.add_argument("--policies", default="all")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=Path("bench-out"))
+    ap.add_argument("--trace", type=Path, default=DEFAULT_TRACE)
+    ap.add_argument("--skip-quality", action="store_true")
+    args = ap.parse_args()
+    if not args.skip_quality:
+        tasks = [
+            Task(args.trace, DEFAULT_NODES, p, s, 1.3)
+            for p in parse_policies(args.policies)
+            for s in parse_seeds(args.seeds)
+        ]
+        results = run_sweep(tasks, workers=args.workers)
+        write_outputs(results, args.out, {"trace": str(args.trace), "seeds": args.seeds})
+        for policy, row in summarise(results).items():
+            print(
+                f"{policy:12s} {row['mean']:6.2f} ± {row['std']:.2f}  (published {row.get('published', '-')})"
+                f"  cpu {row['cpu_seconds']:.2f} s/run"
+            )
+    for policy in ("fgd", "motherboard", "bestfit"):
+        for size, cap in ((1213, None), (10_000, 3000)):
+            n, cpu, wall = speed(policy, size, cap)
+            print(
+                f"speed {policy:12s} {size:6d} nodes: {n} decisions, {cpu:.2f} s CPU ({wall:.2f} s wall), "
+                f"{n / cpu:.0f} pods/s, {1000 * cpu / n:.3f} ms/decision"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""``motherboard dev-cluster``: up, down, status, kubeconfig."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from motherboard.devcluster.build import BuildError
+from motherboard.devcluster.cluster import ClusterError, DevCluster, default_profile
+from motherboard.devcluster.pki import PKIError
+from motherboard.devcluster.profile import ClusterProfile
+
+app = typer.Typer(
+    help="A local Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager, kwok) with "
+    "simulated accelerator nodes from a cluster profile.",
+    no_args_is_help=True,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+StateOption = Annotated[
+    Path | None,
+    typer.Option("--state-dir", help="Cluster state directory [default: $MOTHERBOARD_STATE/dev-cluster]."),
+]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _load_profile(path: Path) -> ClusterProfile:
+    try:
+        return ClusterProfile.load(path)
+    except FileNotFoundError:
+        raise _fail(f"profile {path} does not exist") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise _fail(f"profile {path}: {where}: {first['msg']} ({exc.error_count()} error(s))") from None
+
+
+@app.command()
+def up(
+    profile: Annotated[
+        Path | None,
+        typer.Option("--profile", "-p", help="Cluster profile YAML [default: profiles/demo.yaml]."),
+    ] = None,
+    reuse: Annotated[
+        bool, typer.Option("--reuse", help="Keep a healthy running cluster instead of failing.")
+    ] = False,
+    kube_scheduler: Annotated[
+        bool, typer.Option("--kube-scheduler", help="Also run the default kube-scheduler.")
+    ] = False,
+    state_dir: StateOption = None,
+) -> None:
+    """Build the binaries if needed, start the control plane and create the profile's kwok nodes."""
+    prof = _load_profile(profile or default_profile())
+    cluster = DevCluster(state_dir)
+    try:
+        result = cluster.up(prof, reuse=reuse, kube_scheduler=kube_scheduler, progress=console.print)
+    except (ClusterError, BuildError, PKIError, TimeoutError) as exc:
+        raise _fail(str(exc)) from None
+    times = ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items())
+    rss = sum(result.rss_mib.values())
+    console.print(
+        f"[green]dev cluster up[/]: {result.nodes} nodes ({times}); control plane RSS {rss:.0f} MiB"
+    )
+    console.print(f"export KUBECONFIG={cluster.kubeconfig}")
+
+
+@app.command()
+def down(state_dir: StateOption = None) -> None:
+    """Stop every component (also after a crash, from the recorded PIDs)."""
+    try:
+        stopped = DevCluster(state_dir).down(progress=console.print)
+    except ClusterError as exc:
+        raise _fail(str(exc)) from None
+    console.print("dev cluster stopped" if stopped else "no dev cluster was running")
+
+
+@app.command()
+def status(state_dir: StateOption = None) -> None:
+    """Show each component's process and health; exit 1 unless all are healthy."""
+    cluster = DevCluster(state_dir)
+    try:
+        components = cluster.status()
+    except ClusterError as exc:
+        raise _fail(str(exc)) from None
+    if not components:
+        raise _fail(f"no dev cluster in {cluster.dir}; run `motherboard dev-cluster up`")
+    table = Table("component", "pid", "state", "RSS MiB", "detail")
+    for c in components:
+        state = (
+            "[green]healthy[/]" if c.healthy else ("[yellow]unhealthy[/]" if c.running else "[red]stopped[/]")
+        )
+        rss = f"{c.rss_mib:.0f}" if c.rss_mib is not None else "-"
+        table.add_row(
+            c.name, str(c.pid or "-"), state, rss, c.detail.splitlines()[0][:60] if c.detail else ""
+        )
+    console.print(table)
+    if not all(c.healthy for c in components):
+        raise typer.Exit(1)
+
+
+@app.command()
+def kubeconfig(
+    export: Annotated[bool, typer.Option("--export", help="Print `export KUBECONFIG=...` for eval.")] = False,
+    state_dir: StateOption = None,
+) -> None:
+    """Print the admin kubeconfig's path."""
+    path = DevCluster(state_dir).kubeconfig
+    if not path.is_file():
+        raise _fail(f"no kubeconfig at {path}; run `motherboard dev-cluster up`")
+    # Plain print: rich would wrap a long path and break `eval "$(... --export)"`.
+    print(f"export KUBECONFIG={path}" if export else path)

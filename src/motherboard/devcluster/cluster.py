@@ -1,0 +1,497 @@
+"""Bring the dev control plane up and down: etcd, kube-apiserver, kube-controller-manager and kwok.
+
+Everything listens on 127.0.0.1 on ports picked at start, so several clusters (a developer's demo and a
+test run) can coexist. The state directory holds the PKI, kubeconfigs, etcd data, logs and ``state.json``,
+which records every daemon's PID so ``down`` works even after the process that ran ``up`` died.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from motherboard.devcluster import pki as pkimod
+from motherboard.devcluster.build import Binaries, ensure_binaries
+from motherboard.devcluster.health import TLSClient, free_ports, probe, wait_until
+from motherboard.devcluster.kubeconfig import write_kubeconfig
+from motherboard.devcluster.paths import repo_root, state_dir
+from motherboard.devcluster.procs import ProcessRecord, is_alive, spawn, stop
+from motherboard.devcluster.profile import ClusterProfile
+from motherboard.devcluster.render import KWOK_NODE_ANNOTATION, KWOK_NODE_VALUE, placements, render_nodes
+
+Progress = Callable[[str], None]
+
+SERVICE_CIDR = "10.96.0.0/16"
+KUBERNETES_SERVICE_IP = "10.96.0.1"
+POD_CIDR = "10.128.0.0/12"
+"""kwok's pod-IP pool. Its default /24 runs out after ~254 pods; a /12 covers 1,000 nodes x 110 pods."""
+FRONT_PROXY_CLIENT = "front-proxy-client"
+SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
+
+CONTROLLERS = (
+    # The issue's list: ownership, namespaces, service accounts, nodes, workloads...
+    "garbage-collector-controller",
+    "namespace-controller",
+    "serviceaccount-controller",
+    "serviceaccount-token-controller",
+    "node-lifecycle-controller",
+    "taint-eviction-controller",
+    "job-controller",
+    "deployment-controller",
+    "replicaset-controller",
+    # ...and what real operators lean on: Services' endpoints, quotas, PDBs, finished-pod cleanup, the
+    # kube-root-ca.crt ConfigMap every pod's token volume projects, and aggregated RBAC roles (admin/edit/
+    # view pick up CRD rules through it).
+    "statefulset-controller",
+    "cronjob-controller",
+    "ttl-after-finished-controller",
+    "pod-garbage-collector-controller",
+    "resourcequota-controller",
+    "disruption-controller",
+    "endpoints-controller",
+    "endpointslice-controller",
+    "root-ca-certificate-publisher-controller",
+    "clusterrole-aggregation-controller",
+)
+
+ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+
+
+class ClusterError(RuntimeError):
+    """The dev cluster cannot be started, reused or reached."""
+
+
+def default_profile() -> Path:
+    return repo_root() / "profiles" / "demo.yaml"
+
+
+@dataclass
+class ClusterState:
+    """What ``state.json`` records about a started cluster."""
+
+    ports: dict[str, int]
+    processes: dict[str, ProcessRecord] = field(default_factory=dict)
+    profile: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ports": self.ports,
+            "processes": {k: v.to_json() for k, v in self.processes.items()},
+            "profile": self.profile,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ClusterState:
+        procs = {k: ProcessRecord.from_json(v) for k, v in data.get("processes", {}).items()}
+        return cls(ports=dict(data["ports"]), processes=procs, profile=data.get("profile"))
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    pid: int | None
+    running: bool
+    healthy: bool
+    detail: str
+    rss_mib: float | None
+
+
+@dataclass(frozen=True)
+class UpResult:
+    reused: bool
+    nodes: int
+    seconds: dict[str, float]
+    rss_mib: dict[str, float]
+
+
+def rss_mib(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+class DevCluster:
+    """One dev cluster, identified by its state directory."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.dir = (directory or state_dir()).resolve()
+        self.pki = pkimod.PKI(self.dir / "pki")
+
+    # --- paths ---------------------------------------------------------------------------------------------
+    @property
+    def kubeconfig(self) -> Path:
+        return self.dir / "kubeconfig"
+
+    @property
+    def state_file(self) -> Path:
+        return self.dir / "state.json"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.dir / "logs"
+
+    def _component_kubeconfig(self, name: str) -> Path:
+        return self.dir / "kubeconfigs" / f"{name}.kubeconfig"
+
+    # --- state ---------------------------------------------------------------------------------------------
+    def load_state(self) -> ClusterState | None:
+        try:
+            return ClusterState.from_json(json.loads(self.state_file.read_text()))
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError) as exc:
+            raise ClusterError(
+                f"{self.state_file} is corrupt ({exc}); remove {self.dir} and try again"
+            ) from exc
+
+    def _save(self, state: ClusterState) -> None:
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state.to_json(), indent=2))
+        tmp.replace(self.state_file)  # atomic: a crash leaves the old or the new record, never half of one
+
+    # --- health --------------------------------------------------------------------------------------------
+    def _health_url(self, name: str, port: int) -> str:
+        return {
+            "etcd": f"http://127.0.0.1:{port}/health",
+            "kube-apiserver": f"https://127.0.0.1:{port}/readyz",
+            "kube-controller-manager": f"https://127.0.0.1:{port}/healthz",
+            "kube-scheduler": f"https://127.0.0.1:{port}/healthz",
+            "kwok": f"http://127.0.0.1:{port}/healthz",
+        }[name]
+
+    def _check(self, name: str, port: int) -> tuple[bool, str]:
+        admin = self.pki.pair("admin")
+        ok, body = probe(self._health_url(name, port), TLSClient(self.pki.ca.cert, admin.cert, admin.key))
+        if ok and name == "etcd":  # etcd answers 200 with {"health":"false"} while it has no leader
+            ok = '"health":"true"' in body.replace(" ", "")
+        return ok, body
+
+    def status(self) -> list[ComponentStatus]:
+        state = self.load_state()
+        if state is None:
+            return []
+        out: list[ComponentStatus] = []
+        for name in ORDER:
+            rec = state.processes.get(name)
+            if rec is None:
+                continue
+            running = is_alive(rec)
+            healthy, detail = self._check(name, state.ports[name]) if running else (False, "not running")
+            out.append(
+                ComponentStatus(
+                    name, rec.pid, running, healthy, detail, rss_mib(rec.pid) if running else None
+                )
+            )
+        return out
+
+    def is_healthy(self) -> bool:
+        st = self.status()
+        return bool(st) and all(c.healthy for c in st)
+
+    # --- up ------------------------------------------------------------------------------------------------
+    def up(
+        self,
+        profile: ClusterProfile | None = None,
+        *,
+        reuse: bool = False,
+        kube_scheduler: bool = False,
+        progress: Progress = _quiet,
+        bins: Binaries | None = None,
+        node_timeout_s: float = 600,
+    ) -> UpResult:
+        """Start the cluster (or reuse a healthy one) and create the profile's nodes."""
+        timings: dict[str, float] = {}
+        t0 = time.monotonic()
+        state = self.load_state()
+        if state is not None and any(is_alive(p) for p in state.processes.values()):
+            if reuse and self.is_healthy():
+                progress(f"reusing the running dev cluster in {self.dir}")
+                result_nodes = self._apply_profile(profile, progress, timings, node_timeout_s)
+                return UpResult(True, result_nodes, timings, self._rss(state))
+            if not reuse:
+                raise ClusterError(
+                    f"a dev cluster is already running from {self.dir}; "
+                    "pass --reuse to keep it or run `motherboard dev-cluster down` first"
+                )
+            progress("the recorded cluster is unhealthy: stopping it and starting afresh")
+        self.down(progress=_quiet)
+        binaries = bins or ensure_binaries(progress)
+        timings["build"] = time.monotonic() - t0
+        t1 = time.monotonic()
+        self._fresh_state_dir()
+        names = ["etcd", "etcd-peer", "kube-apiserver", "kube-controller-manager", "kwok"]
+        if kube_scheduler:
+            names.append("kube-scheduler")
+        state = ClusterState(ports=dict(zip(names, free_ports(len(names)), strict=True)))
+        self._save(state)
+        try:
+            self._make_pki(progress)
+            self._start_all(state, binaries, kube_scheduler, progress)
+            timings["control-plane"] = time.monotonic() - t1
+            nodes = self._apply_profile(profile, progress, timings, node_timeout_s)
+        except BaseException:
+            progress("start failed: stopping what was started (logs kept in " + str(self.log_dir) + ")")
+            self.down(progress=_quiet)
+            raise
+        timings["total"] = time.monotonic() - t0
+        return UpResult(False, nodes, timings, self._rss(state))
+
+    def _rss(self, state: ClusterState) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, rec in state.processes.items():
+            value = rss_mib(rec.pid) if is_alive(rec) else None
+            if value is not None:
+                out[name] = value
+        return out
+
+    def _fresh_state_dir(self) -> None:
+        # Keep nothing from an earlier cluster: a stale etcd or CA would not match the new certificates.
+        if self.dir.exists():
+            shutil.rmtree(self.dir)
+        self.dir.mkdir(parents=True, mode=0o700)
+        self.log_dir.mkdir()
+
+    def _make_pki(self, progress: Progress) -> None:
+        progress("making certificates")
+        p = self.pki
+        pkimod.make_ca(p)
+        pkimod.make_leaf(
+            p,
+            "kube-apiserver",
+            "kube-apiserver",
+            server_names=(
+                "localhost",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+            ),
+            server_ips=("127.0.0.1", KUBERNETES_SERVICE_IP),
+        )
+        # Serving cert for the controller-manager and scheduler health endpoints, so probes verify TLS.
+        pkimod.make_leaf(
+            p, "loopback-serving", "localhost", server_names=("localhost",), server_ips=("127.0.0.1",)
+        )
+        pkimod.make_leaf(p, "admin", "motherboard-admin", organizations=("system:masters",))
+        # These CNs are the users Kubernetes' bootstrap RBAC grants the components' permissions to.
+        pkimod.make_leaf(p, "kube-controller-manager", "system:kube-controller-manager")
+        pkimod.make_leaf(p, "kube-scheduler", "system:kube-scheduler")
+        # kwok acts for every fake node's kubelet; the Node authorizer would need one identity per node,
+        # so it is an admin, as in kwokctl's own clusters.
+        pkimod.make_leaf(p, "kwok", "kwok-controller", organizations=("system:masters",))
+        pkimod.make_service_account_keys(p)
+        # Without request-header (front-proxy) settings every delegating component logs errors about the
+        # missing CA bundle, and aggregated APIs (metrics-server and the like) could not be registered.
+        pkimod.make_ca(p, "motherboard-dev-front-proxy-ca", ca=p.front_proxy_ca)
+        pkimod.make_leaf(p, "front-proxy-client", FRONT_PROXY_CLIENT, ca=p.front_proxy_ca)
+
+    def _start_all(
+        self, state: ClusterState, bins: Binaries, kube_scheduler: bool, progress: Progress
+    ) -> None:
+        ports, p = state.ports, self.pki
+        server = f"https://127.0.0.1:{ports['kube-apiserver']}"
+        admin = p.pair("admin")
+        write_kubeconfig(self.kubeconfig, server, p.ca.cert, admin.cert, admin.key, "motherboard-admin")
+        for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
+            pair = p.pair(name)
+            write_kubeconfig(self._component_kubeconfig(name), server, p.ca.cert, pair.cert, pair.key, name)
+
+        self._start(state, "etcd", self._etcd_argv(bins, ports), progress, timeout_s=60)
+        self._start(state, "kube-apiserver", self._apiserver_argv(bins, ports), progress, timeout_s=180)
+        self._start(state, "kube-controller-manager", self._kcm_argv(bins, ports), progress, timeout_s=120)
+        if kube_scheduler:
+            self._start(state, "kube-scheduler", self._scheduler_argv(bins, ports), progress, timeout_s=120)
+        self._write_kwok_config()
+        # kwok also loads ~/.kwok/kwok.yaml when it exists; a private HOME keeps a user's stages out.
+        env = {**os.environ, "HOME": str(self.dir / "kwok-home")}
+        self._start(state, "kwok", self._kwok_argv(bins, ports), progress, timeout_s=60, env=env)
+
+    def _start(
+        self,
+        state: ClusterState,
+        name: str,
+        argv: list[str],
+        progress: Progress,
+        timeout_s: float,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        started = time.monotonic()
+        progress(f"starting {name}")
+        rec = spawn(name, argv, self.log_dir / f"{name}.log", env=env, cwd=self.dir)
+        state.processes[name] = rec
+        self._save(state)  # recorded before waiting, so `down` can stop it whatever happens next
+        port = state.ports[name]
+
+        def check() -> tuple[bool, str]:
+            if not is_alive(rec):
+                tail = Path(rec.log).read_text(errors="replace").strip().splitlines()[-5:]
+                raise ClusterError(f"{name} exited during start-up; last log lines:\n  " + "\n  ".join(tail))
+            return self._check(name, port)
+
+        try:
+            wait_until(check, timeout_s, name)
+        except TimeoutError as exc:
+            raise ClusterError(f"{exc} (log: {rec.log})") from exc
+        progress(f"  {name} ready on 127.0.0.1:{port} in {time.monotonic() - started:.1f}s")
+
+    # --- command lines -------------------------------------------------------------------------------------
+    def _etcd_argv(self, bins: Binaries, ports: dict[str, int]) -> list[str]:
+        client, peer = f"http://127.0.0.1:{ports['etcd']}", f"http://127.0.0.1:{ports['etcd-peer']}"
+        return [
+            str(bins.etcd),
+            "--name=dev",
+            f"--data-dir={self.dir / 'etcd'}",
+            f"--listen-client-urls={client}",
+            f"--advertise-client-urls={client}",
+            f"--listen-peer-urls={peer}",
+            f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster=dev={peer}",
+            "--initial-cluster-state=new",
+            # Throw-away data: fsync on every write makes creating 1,000 nodes several times slower on CI disks.
+            "--unsafe-no-fsync=true",
+            "--quota-backend-bytes=8589934592",
+            "--log-level=warn",
+        ]
+
+    def _apiserver_argv(self, bins: Binaries, ports: dict[str, int]) -> list[str]:
+        p, serving = self.pki, self.pki.pair("kube-apiserver")
+        return [
+            str(bins.kube_apiserver),
+            f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={ports['kube-apiserver']}",
+            f"--tls-cert-file={serving.cert}",
+            f"--tls-private-key-file={serving.key}",
+            f"--client-ca-file={p.ca.cert}",
+            "--authorization-mode=Node,RBAC",
+            # NodeRestriction on top of the default plugins (NamespaceLifecycle, ServiceAccount, PodSecurity,
+            # ResourceQuota, webhooks, ValidatingAdmissionPolicy, TaintNodesByCondition, ...).
+            "--enable-admission-plugins=NodeRestriction",
+            f"--service-account-issuer={SA_ISSUER}",
+            f"--service-account-key-file={p.sa_pub}",
+            f"--service-account-signing-key-file={p.sa_key}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--allow-privileged=true",
+            # The `kubernetes` Service may not point at a loopback address, and nothing runs in-cluster here.
+            "--endpoint-reconciler-type=none",
+            f"--requestheader-client-ca-file={p.front_proxy_ca.cert}",
+            f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={p.pair('front-proxy-client').cert}",
+            f"--proxy-client-key-file={p.pair('front-proxy-client').key}",
+            "--profiling=false",
+            "--v=1",
+        ]
+
+    def _kcm_argv(self, bins: Binaries, ports: dict[str, int]) -> list[str]:
+        p, kc = self.pki, self._component_kubeconfig("kube-controller-manager")
+        serving = p.pair("loopback-serving")
+        return [
+            str(bins.kube_controller_manager),
+            f"--kubeconfig={kc}",
+            f"--authentication-kubeconfig={kc}",
+            f"--authorization-kubeconfig={kc}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={ports['kube-controller-manager']}",
+            f"--tls-cert-file={serving.cert}",
+            f"--tls-private-key-file={serving.key}",
+            f"--client-ca-file={p.ca.cert}",
+            "--controllers=" + ",".join(CONTROLLERS),
+            # Each controller acts as its own service account, so RBAC is exercised as in production.
+            "--use-service-account-credentials=true",
+            f"--service-account-private-key-file={p.sa_key}",
+            f"--root-ca-file={p.ca.cert}",
+            "--cluster-name=motherboard-dev",
+            "--leader-elect=false",
+            # The client defaults (20 qps) would take ~50s just to untaint 1,000 new nodes.
+            "--kube-api-qps=200",
+            "--kube-api-burst=400",
+            "--v=1",
+        ]
+
+    def _scheduler_argv(self, bins: Binaries, ports: dict[str, int]) -> list[str]:
+        kc, serving = self._component_kubeconfig("kube-scheduler"), self.pki.pair("loopback-serving")
+        return [
+            str(bins.kube_scheduler),
+            f"--kubeconfig={kc}",
+            f"--authentication-kubeconfig={kc}",
+            f"--authorization-kubeconfig={kc}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={ports['kube-scheduler']}",
+            f"--tls-cert-file={serving.cert}",
+            f"--tls-private-key-file={serving.key}",
+            "--leader-elect=false",
+        ]
+
+    def _kwok_argv(self, bins: Binaries, ports: dict[str, int]) -> list[str]:
+        return [
+            str(bins.kwok),
+            f"--kubeconfig={self._component_kubeconfig('kwok')}",
+            f"--config={self.dir / 'kwok.yaml'}",
+            "--manage-all-nodes=false",
+            f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}={KWOK_NODE_VALUE}",
+            f"--cidr={POD_CIDR}",
+            "--node-lease-duration-seconds=40",
+            f"--server-address=127.0.0.1:{ports['kwok']}",
+        ]
+
+    def _write_kwok_config(self) -> None:
+        stages = resources.files("motherboard.devcluster").joinpath("kwok-stages.yaml").read_text()
+        (self.dir / "kwok.yaml").write_text(stages)
+        (self.dir / "kwok-home").mkdir(exist_ok=True)
+
+    # --- nodes ---------------------------------------------------------------------------------------------
+    def _apply_profile(
+        self, profile: ClusterProfile | None, progress: Progress, timings: dict[str, float], timeout_s: float
+    ) -> int:
+        if profile is None:
+            return 0
+        from motherboard.devcluster.fakenodes import api_client, create_nodes, wait_schedulable
+
+        manifests = render_nodes(profile)
+        progress(f"creating {len(manifests)} kwok nodes from profile {profile.name}")
+        with api_client(self.kubeconfig) as api:
+            res = create_nodes(api, manifests, progress=progress)
+            timings["create-nodes"] = res.seconds
+            progress(f"  {res.created} created, {res.existing} already there, in {res.seconds:.1f}s")
+            names = [p.name for p in placements(profile)]
+            timings["nodes-schedulable"] = wait_schedulable(api, names, timeout_s, progress)
+        state = self.load_state()
+        if state is not None:
+            state.profile = profile.name
+            self._save(state)
+        return len(manifests)
+
+    # --- down ----------------------------------------------------------------------------------------------
+    def down(self, progress: Progress = _quiet) -> list[str]:
+        """Stop every recorded daemon (kwok first, etcd last); returns the names that were running."""
+        state = self.load_state()
+        if state is None:
+            return []
+        stopped: list[str] = []
+        for name in reversed(ORDER):
+            rec = state.processes.get(name)
+            if rec is not None and stop(rec):
+                progress(f"stopped {name} (pid {rec.pid})")
+                stopped.append(name)
+        state.processes = {}
+        self._save(state)
+        return stopped

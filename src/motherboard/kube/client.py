@@ -1,0 +1,155 @@
+"""Async JSON calls to the API server over one pooled aiohttp session."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+
+from motherboard.kube.config import ClusterAccess
+
+Obj = dict[str, Any]
+
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+
+
+class ApiError(RuntimeError):
+    """A non-2xx answer from the API server; ``status`` and ``reason`` as the server said."""
+
+    def __init__(self, status: int, reason: str, message: str, body: Obj | None = None) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status, self.reason, self.message, self.body = status, reason, message, body or {}
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409
+
+
+def path_for(
+    group: str, version: str, plural: str, namespace: str | None = None, name: str | None = None
+) -> str:
+    """The REST path of a collection or object (core group when ``group`` is empty)."""
+    prefix = f"/api/{version}" if not group else f"/apis/{group}/{version}"
+    ns = f"/namespaces/{namespace}" if namespace else ""
+    return f"{prefix}{ns}/{plural}" + (f"/{name}" if name else "")
+
+
+class Kube:
+    """A small async client: ``get``, ``list``, ``create``, ``patch``, ``delete``, ``watch`` on REST paths."""
+
+    def __init__(self, access: ClusterAccess, *, connections: int = 64, timeout: float = 30.0) -> None:
+        self._access = access
+        self._connections = connections
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Kube:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=self._access.ssl_context, limit=self._connections)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def _headers(self, content_type: str | None = None) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        token = self._access.bearer()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if content_type:
+            headers["Content-Type"] = content_type
+        return headers
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> Obj:
+        data = None if body is None else json.dumps(body)
+        async with self._client().request(
+            method,
+            self._access.server + path,
+            data=data,
+            params=params,
+            headers=self._headers(content_type if data is not None else None),
+        ) as response:
+            payload = await response.read()
+            parsed: Obj = json.loads(payload) if payload else {}
+            if response.status >= 300:
+                raise ApiError(
+                    response.status,
+                    parsed.get("reason", response.reason or ""),
+                    parsed.get("message", ""),
+                    parsed,
+                )
+            return parsed
+
+    async def get(self, path: str) -> Obj:
+        return await self.request("GET", path)
+
+    async def list(self, path: str, **params: str) -> Obj:
+        return await self.request("GET", path, params=params)
+
+    async def create(self, path: str, body: Obj) -> Obj:
+        return await self.request("POST", path, body)
+
+    async def patch(self, path: str, body: Any, content_type: str = MERGE_PATCH) -> Obj:
+        return await self.request("PATCH", path, body, content_type=content_type)
+
+    async def delete(self, path: str, body: Obj | None = None) -> Obj:
+        return await self.request("DELETE", path, body)
+
+    async def watch(self, path: str, resource_version: str, **params: str) -> AsyncIterator[Obj]:
+        """Stream watch events (``{"type": ..., "object": ...}``) from ``resource_version`` until the server
+        closes the stream. A 410 Gone arrives as an ``ERROR`` event; the caller relists."""
+        query = {
+            "watch": "true",
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": "true",
+            **params,
+        }
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
+        async with self._client().get(
+            self._access.server + path, params=query, headers=self._headers(), timeout=timeout
+        ) as response:
+            if response.status >= 300:
+                parsed = json.loads(await response.read() or b"{}")
+                raise ApiError(response.status, parsed.get("reason", ""), parsed.get("message", ""), parsed)
+            async for line in response.content:
+                if line.strip():
+                    yield json.loads(line)
+
+
+async def ignore(status: int, call: Any) -> Obj | None:
+    """Await ``call``; an :class:`ApiError` with ``status`` (e.g. 404 on delete, 409 on create) is not an error."""
+    try:
+        result: Obj = await call
+        return result
+    except ApiError as exc:
+        if exc.status == status:
+            return None
+        raise
+
+
+__all__ = ["APPLY_PATCH", "JSON_PATCH", "MERGE_PATCH", "ApiError", "Kube", "ignore", "path_for"]

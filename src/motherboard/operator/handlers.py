@@ -1,0 +1,163 @@
+"""Kopf wiring, kept thin: indices hold what the operator has seen, events trigger level-based reconciles.
+
+We use ``@kopf.on.event`` (no per-handler progress storage, no finalizers) rather than create/update
+handlers: every reconcile recomputes the whole plan from the job and its pods, so there is no half-done
+handler state to persist, a restarted operator simply reconciles everything it lists, and deleting a job is
+left to Kubernetes' garbage collector through owner references.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from motherboard.api.constants import GROUP, LABEL_JOB_NAME, VERSION
+from motherboard.api.v1alpha1 import DevicePoolSpec
+from motherboard.kube import Kube, load_access
+from motherboard.operator import metrics
+from motherboard.operator.observed import ObservedPod, observe
+from motherboard.operator.reconciler import JobKey, Reconciler
+
+log = logging.getLogger(__name__)
+
+registry = kopf.OperatorRegistry()
+_state: dict[str, Any] = {}
+
+
+def configure(kubeconfig: Path | None) -> None:
+    """Where the operator's own API calls go (kopf's watches use the same kubeconfig)."""
+    _state["kubeconfig"] = kubeconfig
+
+
+@kopf.on.login(registry=registry)
+def _login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    # A private registry has no default login handler. With an explicit kubeconfig, read that file (the
+    # kubernetes client fixes its default path at import time); otherwise log in as the client would.
+    path = _state.get("kubeconfig")
+    if path is None:
+        return kopf.login_via_client(**kwargs)
+    from kubernetes import client as kube_client
+    from kubernetes import config as kube_config
+
+    cfg = kube_client.Configuration()
+    kube_config.load_kube_config(config_file=str(path), client_configuration=cfg)  # type: ignore[no-untyped-call]
+    token = (cfg.api_key or {}).get("authorization", "").removeprefix("Bearer ") or None
+    return kopf.ConnectionInfo(
+        server=cfg.host,
+        ca_path=cfg.ssl_ca_cert,
+        insecure=not cfg.verify_ssl,
+        certificate_path=cfg.cert_file,
+        private_key_path=cfg.key_file,
+        token=token,
+    )
+
+
+@kopf.on.startup(registry=registry)
+async def _startup(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.posting.level = logging.WARNING  # we post our own, user-facing Events
+    settings.watching.server_timeout = 270
+    settings.persistence.finalizer = f"{GROUP}/operator"
+    settings.execution.max_workers = 8
+    kube = Kube(load_access(_state.get("kubeconfig")))
+    memo["kube"] = kube
+    _state["reconciler"] = Reconciler(kube, _pods_of, _job, _pools)
+
+
+@kopf.on.cleanup(registry=registry)
+async def _cleanup(*, memo: kopf.Memo, **_: Any) -> None:
+    await memo["kube"].close()
+
+
+@kopf.index("pods", labels={LABEL_JOB_NAME: kopf.PRESENT}, registry=registry)
+def pods_by_job(
+    *, namespace: str | None, labels: Mapping[str, str], body: kopf.Body, **_: Any
+) -> dict[JobKey, ObservedPod]:
+    return {(namespace or "", labels[LABEL_JOB_NAME]): observe(_plain(body))}
+
+
+@kopf.index(GROUP, VERSION, "aijobs", registry=registry)
+def jobs_by_key(
+    *, namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[JobKey, dict[str, Any]]:
+    return {(namespace or "", name): _plain(body)}
+
+
+@kopf.index(GROUP, VERSION, "devicepools", registry=registry)
+def pools_by_name(*, name: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
+    return {name: dict(spec)}
+
+
+@kopf.on.event(GROUP, VERSION, "aijobs", registry=registry)
+async def job_changed(*, type: str, namespace: str | None, name: str, uid: str, **kwargs: Any) -> None:
+    _indices(kwargs)
+    reconciler: Reconciler = _state["reconciler"]
+    key = (namespace or "", name)
+    if type == "DELETED":
+        reconciler.forget(key, uid)
+        return
+    reconciler.trigger(key)
+    _count_jobs()
+
+
+@kopf.on.event("pods", labels={LABEL_JOB_NAME: kopf.PRESENT}, registry=registry)
+async def pod_changed(*, namespace: str | None, labels: Mapping[str, str], **kwargs: Any) -> None:
+    _indices(kwargs)
+    _state["reconciler"].trigger((namespace or "", labels[LABEL_JOB_NAME]))
+
+
+def _indices(kwargs: Mapping[str, Any]) -> None:
+    # Kopf hands indices to handlers as keyword arguments; keep the latest views for the reconciler.
+    for name in ("pods_by_job", "jobs_by_key", "pools_by_name"):
+        if name in kwargs:
+            _state[name] = kwargs[name]
+
+
+def _pods_of(key: JobKey) -> Iterable[ObservedPod]:
+    index = _state.get("pods_by_job")
+    return list(index.get(key, [])) if index is not None else []
+
+
+def _job(key: JobKey) -> dict[str, Any] | None:
+    index = _state.get("jobs_by_key")
+    found = list(index.get(key, [])) if index is not None else []
+    return found[0] if found else None
+
+
+def _pools() -> dict[str, DevicePoolSpec]:
+    index = _state.get("pools_by_name")
+    pools: dict[str, DevicePoolSpec] = {}
+    for name, store in (index or {}).items():
+        for spec in store:
+            try:
+                pools[name] = DevicePoolSpec.model_validate(spec)
+            except ValidationError:
+                log.warning("DevicePool %s has an invalid spec; jobs naming it use defaults", name)
+    return pools
+
+
+def _count_jobs() -> None:
+    index = _state.get("jobs_by_key")
+    counts: dict[tuple[str, str], int] = {}
+    for store in (index or {}).values():
+        for body in store:
+            phase = (body.get("status") or {}).get("phase", "Pending")
+            queue = (body.get("spec") or {}).get("queue") or ""
+            counts[(phase, queue)] = counts.get((phase, queue), 0) + 1
+    metrics.JOBS.clear()
+    for (phase, queue), count in counts.items():
+        metrics.JOBS.labels(phase=phase, queue=queue).set(count)
+
+
+def _plain(body: kopf.Body) -> dict[str, Any]:
+    return {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "metadata": dict(body.metadata),
+        "spec": dict(body.spec),
+        "status": dict(body.status),
+    }

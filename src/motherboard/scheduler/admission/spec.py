@@ -1,0 +1,121 @@
+"""The small internal values admission works on: queue specs and workloads.
+
+These are deliberately not the pydantic CRD classes: the scheduling cycle and the simulator build and
+compare thousands of them, and a frozen dataclass with slots is cheap to create, hash and read. A Queue
+CRD becomes a :class:`QueueSpec` once, through :func:`.adapter.queue_spec_from_api`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+from motherboard.scheduler.admission.resources import Resources
+
+
+class WithinQueue(StrEnum):
+    """Which workloads of its own queue a pending workload may preempt (Kueue ``withinClusterQueue``)."""
+
+    NEVER = "Never"
+    LOWER_PRIORITY = "LowerPriority"
+    LOWER_OR_NEWER_EQUAL_PRIORITY = "LowerOrNewerEqualPriority"
+
+
+class ReclaimFromBorrowers(StrEnum):
+    """Which workloads of borrowing queues a queue may evict to get its nominal quota back."""
+
+    NEVER = "Never"
+    LOWER_PRIORITY = "LowerPriority"
+    ANY = "Any"
+
+
+class QueueingStrategy(StrEnum):
+    """How a queue treats a head that cannot be admitted now."""
+
+    STRICT_FIFO = "StrictFIFO"
+    """The head blocks the queue until it is admitted: nothing behind it overtakes it."""
+    BEST_EFFORT_FIFO = "BestEffortFIFO"
+    """An inadmissible head steps aside (with backoff) so smaller work behind it can run."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceQuota:
+    """A queue's quota for one quota resource, in quota units (see :mod:`.units`)."""
+
+    nominal: int = 0
+    """Guaranteed to the queue: what it may reclaim from borrowers."""
+    borrowing_limit: int | None = None
+    """How far above ``nominal`` the queue may go using others' unused quota; ``None``: no limit."""
+    lending_limit: int | None = None
+    """How much of its unused ``nominal`` others may use; ``None``: all of it."""
+
+    def __post_init__(self) -> None:
+        if self.nominal < 0 or (self.borrowing_limit or 0) < 0 or (self.lending_limit or 0) < 0:
+            raise ValueError(f"quota amounts must not be negative: {self}")
+
+
+@dataclass(frozen=True, slots=True)
+class PreemptionPolicy:
+    """What a queue's pending workloads may evict to be admitted."""
+
+    within_queue: WithinQueue = WithinQueue.LOWER_PRIORITY
+    reclaim_from_borrowers: ReclaimFromBorrowers = ReclaimFromBorrowers.ANY
+
+
+def _frozen(quotas: Mapping[str, ResourceQuota]) -> Mapping[str, ResourceQuota]:
+    return MappingProxyType(dict(quotas))
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSpec:
+    """One node of the queue tree (a tenant, a team, an organisation)."""
+
+    name: str
+    parent: str | None = None
+    """The queue this one borrows from and lends to; ``None`` for a root."""
+    quotas: Mapping[str, ResourceQuota] = field(default_factory=dict)
+    """Quota per quota resource; a resource no queue of the tree names is not limited by admission."""
+    weight: float = 1.0
+    """Fair-share weight: a queue with twice the weight may borrow twice as much before it yields."""
+    preemption: PreemptionPolicy = PreemptionPolicy()
+    strategy: QueueingStrategy = QueueingStrategy.BEST_EFFORT_FIFO
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ValueError("a queue needs a name")
+        if self.weight < 0:
+            raise ValueError(f"queue {self.name}: weight must not be negative")
+        object.__setattr__(self, "quotas", _frozen(self.quotas))
+
+    def quota(self, resource: str) -> ResourceQuota:
+        """The quota for ``resource``; a resource without one has nominal 0 and no limits."""
+        return self.quotas.get(resource, _NO_QUOTA)
+
+
+_NO_QUOTA = ResourceQuota()
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """The unit of admission: one job, the whole gang, admitted and evicted as one.
+
+    ``request`` is the gang's summed request in quota units (see :func:`.units.quota_request`), so
+    admission is all-or-nothing by construction and never evicts part of a gang.
+    """
+
+    key: str
+    """Unique name, conventionally ``namespace/name``."""
+    queue: str
+    request: Resources
+    priority: int = 0
+    created: float = 0.0
+    """Creation time (seconds); the FIFO tie-break within a priority."""
+    preemptible: bool = True
+    """``False`` for work that must never be evicted to make room (e.g. a production inference service)."""
+    pods: int = 1
+    """How many pods the gang has (informational: the request already sums them)."""
+
+    def __str__(self) -> str:
+        return self.key

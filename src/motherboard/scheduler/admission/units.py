@@ -1,0 +1,174 @@
+"""One quota unit across whole devices, MIG slices and fractional shares.
+
+A tenant's quota says "8 GPUs"; its jobs ask for whole GPUs, MIG slices or fractional shares. Admission
+converts every request into the *quota resource* of its device family, counted in milli-devices:
+
+=====================================  ===============================  ==========================
+request                                quota resource                   units
+=====================================  ===============================  ==========================
+``nvidia.com/gpu: 2``                  ``nvidia.com/gpu``               2000
+``nvidia.com/mig-3g.40gb: 1`` (A100)   ``nvidia.com/gpu``               428 (3 of 7 slices)
+``nvidia.com/gpu`` with share 0.25     ``nvidia.com/gpu``               250
+``nvidia.com/gpu.shared: 1`` (4/GPU)   ``nvidia.com/gpu``               250
+``huawei.com/Ascend910: 1``            ``huawei.com/Ascend910``         1000
+``cpu: 500m``                          ``cpu``                          500 (millicores)
+``memory: 1Gi``                        ``memory``                       1073741824 (bytes)
+=====================================  ===============================  ==========================
+
+MIG shares are rounded *down*: seven ``1g`` slices (7 x 142) must fit the quota of the one GPU they are
+cut from, which rounding to nearest (7 x 143 = 1001) would break.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from fractions import Fraction
+
+from motherboard.api.constants import (
+    RESOURCE_ASCEND_310P,
+    RESOURCE_ASCEND_910,
+    RESOURCE_CAMBRICON_MLU,
+    RESOURCE_NVIDIA_GPU,
+    RESOURCE_NVIDIA_GPU_SHARED,
+    RESOURCE_NVIDIA_MIG_PREFIX,
+)
+from motherboard.api.mig import KNOWN_MIG_PROFILES, MIG_PROFILES
+from motherboard.scheduler.admission.resources import Resources
+
+MILLI_PER_DEVICE = 1000
+"""Quota units of one whole device."""
+
+CPU = "cpu"
+MEMORY = "memory"
+
+# Whole accelerators counted in milli-devices under their own name (no partitioning known to admission).
+_WHOLE_DEVICE_RESOURCES = frozenset({RESOURCE_ASCEND_910, RESOURCE_ASCEND_310P, RESOURCE_CAMBRICON_MLU})
+# Resources whose quota unit is a thousandth (of a device, of a core): shown with an ``m`` suffix.
+_MILLI_RESOURCES = _WHOLE_DEVICE_RESOURCES | {RESOURCE_NVIDIA_GPU, CPU}
+# Byte-valued core resources: the quota unit is one byte.
+_BYTE_RESOURCES = frozenset({MEMORY, "ephemeral-storage"})
+
+_QUANTITY = re.compile(r"^(?P<num>[+-]?(?:\d+\.?\d*|\.\d+))(?P<suffix>[a-zA-Z]*|[eE][+-]?\d+)$")
+_SUFFIX: dict[str, Fraction] = {
+    "": Fraction(1),
+    "m": Fraction(1, 1000),
+    "k": Fraction(10**3),
+    "M": Fraction(10**6),
+    "G": Fraction(10**9),
+    "T": Fraction(10**12),
+    "P": Fraction(10**15),
+    "E": Fraction(10**18),
+    "Ki": Fraction(2**10),
+    "Mi": Fraction(2**20),
+    "Gi": Fraction(2**30),
+    "Ti": Fraction(2**40),
+    "Pi": Fraction(2**50),
+    "Ei": Fraction(2**60),
+}
+
+Quantity = int | float | str | Fraction
+"""A request amount: a number, or a Kubernetes quantity string (``500m``, ``4Gi``, ``1e3``)."""
+
+
+class QuantityError(ValueError):
+    """A resource amount that is not a valid Kubernetes quantity."""
+
+
+def parse_quantity(value: Quantity) -> Fraction:
+    """A Kubernetes quantity as an exact fraction (``"500m"`` → 1/2, ``"1Ki"`` → 1024)."""
+    if isinstance(value, Fraction | int):
+        return Fraction(value)
+    if isinstance(value, float):
+        return Fraction(str(value))  # via str: 0.1 means one tenth, not its binary approximation
+    match = _QUANTITY.match(value.strip())
+    if match is None:
+        raise QuantityError(f"invalid quantity {value!r}")
+    number, suffix = Fraction(match["num"]), match["suffix"]
+    if suffix[:1] in ("e", "E") and suffix[1:]:
+        return number * Fraction(10) ** int(suffix[1:])
+    if suffix not in _SUFFIX:
+        raise QuantityError(f"invalid quantity suffix {suffix!r} in {value!r}")
+    return number * _SUFFIX[suffix]
+
+
+def mig_share_milli(profile: str, gpu_model: str | None = None) -> int:
+    """A MIG profile's share of its GPU in milli-devices: compute slices over the GPU's compute slices.
+
+    ``1g.10gb`` → 142, ``3g.40gb`` → 428, ``7g.80gb`` → 1000 on A100/H100 (7 slices); ``2g.12gb`` → 500 on
+    A30 (4 slices). Rounded down, so the slices of one valid layout never exceed one GPU's quota. Profiles
+    come from the shared catalogue :mod:`motherboard.api.mig`; ``gpu_model`` picks one model's table.
+    """
+    tables = [MIG_PROFILES[gpu_model]] if gpu_model in MIG_PROFILES else list(MIG_PROFILES.values())
+    for table in tables:
+        if profile in table:
+            # The largest profile of a model spans all its compute slices (7, or 4 on an A30).
+            total = max(p.compute_slices for p in table.values())
+            return MILLI_PER_DEVICE * table[profile].compute_slices // total
+    raise QuantityError(f"unknown MIG profile {profile!r}; known: {', '.join(KNOWN_MIG_PROFILES)}")
+
+
+def quota_units(
+    resource: str,
+    quantity: Quantity = 1,
+    *,
+    share: Quantity | None = None,
+    replicas_per_device: int | None = None,
+    gpu_model: str | None = None,
+) -> tuple[str, int]:
+    """The quota resource and amount that ``quantity`` of ``resource`` counts as.
+
+    ``share`` is the fraction of one device each requested unit gets (``0.25`` → 250 milli-GPU each);
+    ``replicas_per_device`` is how many ``nvidia.com/gpu.shared`` replicas a device is advertised as, and
+    is required for that resource; ``gpu_model`` selects the MIG table (A30 has 4 slices). Unknown resources count one unit per requested unit, under their name.
+    """
+    amount = parse_quantity(quantity)
+    if amount < 0:
+        raise QuantityError(f"negative quantity {quantity!r} for {resource}")
+    if resource == RESOURCE_NVIDIA_GPU or resource in _WHOLE_DEVICE_RESOURCES:
+        per = MILLI_PER_DEVICE * (parse_quantity(share) if share is not None else 1)
+        if not 0 < per <= MILLI_PER_DEVICE:
+            raise QuantityError(f"share {share!r} of {resource} must be in (0, 1]")
+        return resource, math.ceil(amount * per)
+    if resource.startswith(RESOURCE_NVIDIA_MIG_PREFIX):
+        profile = resource.removeprefix(RESOURCE_NVIDIA_MIG_PREFIX)
+        return RESOURCE_NVIDIA_GPU, math.ceil(amount * mig_share_milli(profile, gpu_model))
+    if resource == RESOURCE_NVIDIA_GPU_SHARED:
+        if not replicas_per_device or replicas_per_device < 1:
+            raise QuantityError(f"{resource} needs replicas_per_device (the DevicePool's replica count)")
+        # Rounded down like MIG slices: all replicas of one device must fit that device's quota.
+        return RESOURCE_NVIDIA_GPU, math.floor(amount * MILLI_PER_DEVICE / replicas_per_device)
+    if resource == CPU:
+        return CPU, math.ceil(amount * 1000)
+    return resource, math.ceil(amount)  # bytes for memory and storage, a count for anything else
+
+
+def quota_request(
+    requests: Mapping[str, Quantity],
+    *,
+    count: int = 1,
+    share: Quantity | None = None,
+    replicas_per_device: int | None = None,
+) -> Resources:
+    """The quota vector of one pod's ``requests`` times ``count`` pods (a gang sums its pods).
+
+    ``share`` applies to the whole-device resources (a pod asking ``nvidia.com/gpu: 1`` with a 0.5 share).
+    """
+    units: dict[str, int] = {}
+    for resource, quantity in requests.items():
+        name, value = quota_units(resource, quantity, share=share, replicas_per_device=replicas_per_device)
+        units[name] = units.get(name, 0) + value
+    return Resources(units).scaled(count)
+
+
+def format_amount(resource: str, amount: int) -> str:
+    """A quota amount as users read it: ``8000m`` for devices and CPU, ``16Gi`` for bytes."""
+    if resource in _BYTE_RESOURCES:
+        for suffix, size in (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+            if amount and amount % size == 0:
+                return f"{amount // size}{suffix}"
+        return str(amount)
+    if resource in _MILLI_RESOURCES:
+        return f"{amount}m"
+    return str(amount)

@@ -1,0 +1,147 @@
+"""The published baseline scorers (Weng et al., ATC '23 artefact), reproduced to compare honestly.
+
+Each returns the integer node score the original computes (0..100, truncated as Go's ``int64()`` does), so
+ties, which the tie-break order then settles, are as frequent as in the original. Normalisation constants
+are the original's: 128 cores and 8 GPUs as the largest node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from motherboard.scheduler.cache.devices import eligible_devices, usable_devices
+from motherboard.scheduler.cache.snapshot import Snapshot
+from motherboard.scheduler.cache.types import WHOLE_MILLI, DeviceKind, DevicePick, PodRequest
+from motherboard.scheduler.placement.framework import (
+    KEY_USABLE_DEVICES,
+    CycleState,
+    DeviceSelectPlugin,
+    Nodes,
+    PluginContext,
+    ScorePlugin,
+    Scores,
+)
+
+MAX_CPU_MILLI = 128_000.0
+MAX_GPU_MILLI = 8_000.0
+
+
+def _gpu_left(snap: Snapshot, nodes: Nodes) -> Scores:
+    out: Scores = snap.state.dev_milli_free[nodes].sum(axis=1).astype(np.float64)
+    return out
+
+
+class BestFit:
+    """Least free CPU and GPU after placement wins: ``100 · (1 − Σ ½ (free − request) / max)``."""
+
+    name = "bestfit"
+
+    def score(self, state: CycleState, pod: PodRequest, snap: Snapshot, nodes: Nodes) -> Scores:
+        cpu = (snap.state.cpu_free[nodes] - pod.cpu_milli) / MAX_CPU_MILLI
+        gpu = (_gpu_left(snap, nodes) - pod.gpu_milli) / MAX_GPU_MILLI
+        return np.trunc((1.0 - 0.5 * cpu - 0.5 * gpu) * 100.0)
+
+
+class DotProduct:
+    """Tetris' alignment, as the artefact scores it: ``100 · (1 − ⟨free, request⟩ / 2)`` (max-normalised)."""
+
+    name = "dotprod"
+
+    def score(self, state: CycleState, pod: PodRequest, snap: Snapshot, nodes: Nodes) -> Scores:
+        cpu = snap.state.cpu_free[nodes] / MAX_CPU_MILLI * (pod.cpu_milli / MAX_CPU_MILLI)
+        gpu = _gpu_left(snap, nodes) / MAX_GPU_MILLI * (pod.gpu_milli / MAX_GPU_MILLI)
+        return np.trunc((1.0 - (cpu + gpu) / 2.0) * 100.0)
+
+
+class GpuPacking:
+    """Prefer shared GPUs, then free GPUs on used nodes, then empty nodes (the artefact's GpuPacking)."""
+
+    name = "packing"
+
+    def score(self, state: CycleState, pod: PodRequest, snap: Snapshot, nodes: Nodes) -> Scores:
+        free = snap.state.dev_milli_free[nodes]
+        count = snap.state.dev_count[nodes]
+        fully_free = (free == WHOLE_MILLI).sum(axis=1)
+        out = np.zeros(len(nodes))
+        empty = fully_free == count
+        out[empty] = np.maximum(100 // 3 - fully_free[empty], fully_free[empty])
+        req = pod.devices
+        if req is None:
+            return out
+        milli, want = req.milli, req.count
+        for i in np.flatnonzero(~empty):
+            row = free[i]
+            order = np.argsort(row, kind="stable")
+            chosen = [g for g in order if row[g] >= milli][:want]
+            whole = sum(1 for g in chosen if row[g] == WHOLE_MILLI)
+            if whole:
+                out[i] = max(50 - whole, 100 // 3)
+            else:
+                ratio = sum(int(row[g]) * 100 // WHOLE_MILLI for g in chosen)
+                out[i] = max(100 - ratio // 10, 50)
+        return out
+
+
+class RandomScore:
+    """A uniformly random feasible node, and a random fitting GPU for a share (seeded per run)."""
+
+    name = "random"
+
+    def __init__(self, seed: int) -> None:
+        self._rng = np.random.default_rng(seed)
+
+    def score(self, state: CycleState, pod: PodRequest, snap: Snapshot, nodes: Nodes) -> Scores:
+        return self._rng.random(len(nodes))
+
+    def select_devices(
+        self, state: CycleState, pod: PodRequest, snap: Snapshot, node: int
+    ) -> tuple[DevicePick, ...] | None:
+        req = pod.devices
+        if req is None or req.kind is not DeviceKind.FRACTION:
+            return None
+        usable = state.read(KEY_USABLE_DEVICES)
+        if usable is None:
+            usable = usable_devices(snap.state, req, eligible_devices(snap.state, snap.catalog, req))
+        slots = np.flatnonzero(usable[node])
+        if len(slots) == 0:
+            return None
+        return (DevicePick(int(self._rng.choice(slots)), req.milli, req.memory_mib),)
+
+
+class Spread:
+    """Least allocated: the most free GPU and CPU share wins (spreads load; the opposite of best fit)."""
+
+    name = "spread"
+
+    def score(self, state: CycleState, pod: PodRequest, snap: Snapshot, nodes: Nodes) -> Scores:
+        s = snap.state
+        cpu = s.cpu_free[nodes] / np.maximum(s.cpu_cap[nodes], 1)
+        cap = np.maximum(s.dev_count[nodes] * WHOLE_MILLI, 1)
+        return 50.0 * cpu + 50.0 * _gpu_left(snap, nodes) / cap
+
+
+def make_bestfit(args: Mapping[str, Any], ctx: PluginContext) -> BestFit:
+    return BestFit()
+
+
+def make_dotprod(args: Mapping[str, Any], ctx: PluginContext) -> DotProduct:
+    return DotProduct()
+
+
+def make_packing(args: Mapping[str, Any], ctx: PluginContext) -> GpuPacking:
+    return GpuPacking()
+
+
+def make_random(args: Mapping[str, Any], ctx: PluginContext) -> RandomScore:
+    return RandomScore(int(args.get("seed", ctx.seed)))
+
+
+def make_spread(args: Mapping[str, Any], ctx: PluginContext) -> Spread:
+    return Spread()
+
+
+_scorers: list[ScorePlugin] = [BestFit(), DotProduct(), GpuPacking(), RandomScore(0), Spread()]
+_select: DeviceSelectPlugin = RandomScore(0)

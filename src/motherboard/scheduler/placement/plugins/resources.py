@@ -1,0 +1,32 @@
+"""CPU and memory fit, as kube-scheduler's NodeResourcesFit filters them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from motherboard.scheduler.cache.snapshot import Snapshot
+from motherboard.scheduler.cache.types import PodRequest
+from motherboard.scheduler.placement.framework import CycleState, FilterPlugin, PluginContext, Rejection
+
+
+class ResourcesFit:
+    """Rejects nodes without the pod's CPU or memory free."""
+
+    name = "resources-fit"
+
+    def filter(self, state: CycleState, pod: PodRequest, snap: Snapshot) -> list[Rejection]:
+        s = snap.state
+        out = []
+        if pod.cpu_milli:
+            out.append(Rejection("Insufficient cpu", s.cpu_free < pod.cpu_milli))
+        if pod.memory_mib:
+            out.append(Rejection("Insufficient memory", s.mem_free < pod.memory_mib))
+        return out
+
+
+def make(args: Mapping[str, Any], ctx: PluginContext) -> ResourcesFit:
+    return ResourcesFit()
+
+
+_: FilterPlugin = ResourcesFit()

@@ -1,0 +1,241 @@
+"""The operator against the real control plane: AIJob → pods → bound → Running → Succeeded, and back.
+
+The scheduler is played by the test (it binds pods with the Binding API and sets PodScheduled / the
+preemption condition), so the operator is tested on its own; kwok runs and completes the pods.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from tests.integration.conftest import Cluster
+
+REPO = Path(__file__).resolve().parents[2]
+GROUP, VERSION = "motherboard.io", "v1alpha1"
+
+
+def install_crds(cluster: Cluster) -> None:
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+
+
+class OperatorProcess:
+    """The real operator process (``motherboard operator run``), restartable and killable."""
+
+    def __init__(self, kubeconfig: Path, log: Path) -> None:
+        self.kubeconfig, self.log = kubeconfig, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        handle = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "motherboard.cli",
+                "operator",
+                "run",
+                f"--kubeconfig={self.kubeconfig}",
+                "--metrics-port=0",
+                "--health-port=0",
+            ],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def operator(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    install_crds(cluster)
+    proc = OperatorProcess(cluster.kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log")
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+        print(proc.log.read_text()[-4000:])
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+def make_job(
+    name: str, replicas: int = 2, duration: str = "3s", exit_as: str = "Succeeded", **spec: Any
+) -> dict[str, Any]:
+    template = {
+        "metadata": {
+            "annotations": {
+                "motherboard.io/simulated-duration": duration,
+                "motherboard.io/simulated-exit": exit_as,
+            }
+        },
+        "spec": {"containers": [{"name": "main", "image": "busybox"}]},
+    }
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "AIJob",
+        "metadata": {"name": name},
+        "spec": {
+            "framework": "PyTorch",
+            "queue": "research",
+            "tasks": [
+                {
+                    "name": "worker",
+                    "replicas": replicas,
+                    "devices": {"vendor": "nvidia", "count": 1},
+                    "template": template,
+                }
+            ],
+            **spec,
+        },
+    }
+
+
+class Api:
+    def __init__(self, cluster: Cluster, namespace: str) -> None:
+        self.ns = namespace
+        self.custom = client.CustomObjectsApi(cluster.api)
+        self.core = client.CoreV1Api(cluster.api)
+        self.node = next(
+            n["metadata"]["name"] for n in self.nodes() if "gpu" in str(n["metadata"].get("labels"))
+        )
+
+    def nodes(self) -> list[dict[str, Any]]:
+        return [n.to_dict() for n in self.core.list_node().items]
+
+    def create(self, job: dict[str, Any]) -> None:
+        self.custom.create_namespaced_custom_object(GROUP, VERSION, self.ns, "aijobs", job)
+
+    def job(self, name: str) -> dict[str, Any]:
+        return self.custom.get_namespaced_custom_object(GROUP, VERSION, self.ns, "aijobs", name)
+
+    def patch_job(self, name: str, patch: dict[str, Any]) -> None:
+        self.custom.patch_namespaced_custom_object(GROUP, VERSION, self.ns, "aijobs", name, patch)
+
+    def phase(self, name: str) -> str | None:
+        return (self.job(name).get("status") or {}).get("phase")
+
+    def pods(self, job: str) -> list[client.V1Pod]:
+        return self.core.list_namespaced_pod(self.ns, label_selector=f"motherboard.io/job-name={job}").items
+
+    def bind_all(self, job: str) -> int:
+        """Play the scheduler: bind every unbound, live pod of the job to one kwok node."""
+        bound = 0
+        for pod in self.pods(job):
+            if pod.spec.node_name or pod.metadata.deletion_timestamp:
+                continue
+            body = client.V1Binding(
+                metadata=client.V1ObjectMeta(name=pod.metadata.name),
+                target=client.V1ObjectReference(kind="Node", name=self.node),
+            )
+            self.core.create_namespaced_binding(self.ns, body, _preload_content=False)
+            bound += 1
+        return bound
+
+    def events(self, name: str) -> list[str]:
+        items = self.core.list_namespaced_event(self.ns, field_selector=f"involvedObject.name={name}").items
+        return [e.reason for e in items]
+
+
+@pytest.fixture
+def api(cluster: Cluster, namespace: str, operator: OperatorProcess) -> Api:
+    return Api(cluster, namespace)
+
+
+def test_job_runs_to_success_with_pods_env_status_and_events(api: Api) -> None:
+    api.create(make_job("train", replicas=2, duration="2s"))
+    pods = wait_for("2 pods", lambda: len(api.pods("train")) == 2 and api.pods("train"))
+    env = {e.name: e.value for e in pods[0].spec.containers[0].env}
+    assert env["WORLD_SIZE"] == "2" and env["MASTER_ADDR"] == "train-worker-0.train"
+    assert pods[0].spec.scheduler_name == "motherboard-scheduler"
+    assert pods[0].spec.containers[0].resources.limits == {"nvidia.com/gpu": "1"}
+    assert pods[0].metadata.owner_references[0].kind == "AIJob"
+    assert wait_for("Queued", lambda: api.phase("train") == "Queued")
+    api.bind_all("train")
+    wait_for("Succeeded", lambda: api.phase("train") == "Succeeded", timeout=60)
+    status = api.job("train")["status"]
+    assert status["tasks"][0]["succeeded"] == 2
+    assert {c["type"]: c["status"] for c in status["conditions"]}["Succeeded"] == "True"
+    assert status["observedGeneration"] == api.job("train")["metadata"]["generation"]
+    assert {p["node"] for p in status["placement"]} == {api.node}
+    reasons = wait_for(
+        "events", lambda: {"Completed", "Queued"} <= set(api.events("train")) and api.events("train")
+    )
+    assert "Completed" in reasons
+
+
+def test_failing_pods_restart_the_gang_then_fail_after_backoff_limit(api: Api) -> None:
+    api.create(make_job("flaky", replicas=2, duration="1s", exit_as="Failed", runPolicy={"backoffLimit": 1}))
+
+    def bound_and_failed() -> bool:
+        api.bind_all("flaky")
+        return api.phase("flaky") == "Failed"
+
+    wait_for("Failed after restarts", bound_and_failed, timeout=90)
+    status = api.job("flaky")["status"]
+    assert status["reason"] == "BackoffLimitExceeded" and status["restarts"] == 1
+    assert "GangRestart" in api.events("flaky")
+
+
+def test_suspend_releases_pods_and_resume_recreates_them(api: Api) -> None:
+    api.create(make_job("paused", replicas=2, duration="600s"))
+    wait_for("pods", lambda: len(api.pods("paused")) == 2)
+    api.bind_all("paused")
+    wait_for("Running", lambda: api.phase("paused") == "Running")
+    api.patch_job("paused", {"spec": {"runPolicy": {"suspend": True}}})
+    wait_for("Suspended", lambda: api.phase("paused") == "Suspended")
+    wait_for("pods gone", lambda: not [p for p in api.pods("paused") if not p.metadata.deletion_timestamp])
+    api.patch_job("paused", {"spec": {"runPolicy": {"suspend": False}}})
+    wait_for(
+        "recreated", lambda: len([p for p in api.pods("paused") if not p.metadata.deletion_timestamp]) == 2
+    )
+
+
+def test_deleting_a_job_removes_its_pods(api: Api) -> None:
+    api.create(make_job("doomed", replicas=2, duration="600s"))
+    wait_for("pods", lambda: len(api.pods("doomed")) == 2)
+    api.custom.delete_namespaced_custom_object(GROUP, VERSION, api.ns, "aijobs", "doomed")
+    wait_for("pods garbage-collected", lambda: not api.pods("doomed"), timeout=60)
+
+
+def test_killing_the_operator_mid_reconcile_loses_nothing_and_duplicates_nothing(
+    api: Api, operator: OperatorProcess
+) -> None:
+    for i in range(5):
+        api.create(make_job(f"burst-{i}", replicas=3, duration="600s"))
+    time.sleep(0.5)
+    operator.stop(signal.SIGKILL)
+    operator.start()
+    for i in range(5):
+        wait_for(f"burst-{i} pods", lambda i=i: len(api.pods(f"burst-{i}")) == 3, timeout=60)
+        wait_for(f"burst-{i} queued", lambda i=i: api.phase(f"burst-{i}") == "Queued")
+    names = [p.metadata.name for i in range(5) for p in api.pods(f"burst-{i}")]
+    assert len(names) == len(set(names)) == 15

@@ -1,0 +1,142 @@
+"""The pinned Go tool modules and the build cache (no real Go build: a fake `go` stands in)."""
+
+from __future__ import annotations
+
+import re
+import stat
+from pathlib import Path
+
+import pytest
+
+from motherboard.devcluster import build
+from motherboard.devcluster.build import TOOLS, BuildError, GoTool, build_tool, ensure_binaries, is_built
+
+TOOLS_DIR = Path(__file__).resolve().parents[3] / "hack" / "tools"
+K8S_STAGING = [
+    "api",
+    "apiextensions-apiserver",
+    "apimachinery",
+    "apiserver",
+    "cli-runtime",
+    "client-go",
+    "cloud-provider",
+    "cluster-bootstrap",
+    "code-generator",
+    "component-base",
+    "component-helpers",
+    "controller-manager",
+    "cri-api",
+    "cri-client",
+    "csi-translation-lib",
+    "dynamic-resource-allocation",
+    "endpointslice",
+    "externaljwt",
+    "kms",
+    "kube-aggregator",
+    "kube-controller-manager",
+    "kube-proxy",
+    "kube-scheduler",
+    "kubectl",
+    "kubelet",
+    "metrics",
+    "mount-utils",
+    "pod-security-admission",
+    "sample-apiserver",
+    "sample-cli-plugin",
+    "sample-controller",
+]
+
+
+@pytest.mark.parametrize("tool", TOOLS, ids=lambda t: t.name)
+def test_python_pins_match_the_go_tool_modules(tool: GoTool) -> None:
+    gomod = (TOOLS_DIR / tool.name / "go.mod").read_text()
+    assert re.search(rf"^(require\s+|\t){re.escape(tool.module)} {re.escape(tool.version)}$", gomod, re.M), (
+        gomod[:300]
+    )
+    assert (TOOLS_DIR / tool.name / "go.sum").stat().st_size > 0
+    tools_go = (TOOLS_DIR / tool.name / "tools.go").read_text()
+    assert tools_go.startswith("//go:build tools\n")
+    for package in tool.binaries.values():
+        assert f'_ "{package}"' in tools_go
+
+
+def test_kubernetes_module_replaces_every_staging_module_with_its_tag() -> None:
+    gomod = (TOOLS_DIR / "kubernetes" / "go.mod").read_text()
+    minor_patch = build.K8S_VERSION.removeprefix("v1.")
+    for name in K8S_STAGING:
+        assert f"k8s.io/{name} => k8s.io/{name} v0.{minor_patch}\n" in gomod, name
+
+
+def test_kubernetes_binaries_are_stamped_with_the_release_version() -> None:
+    (k8s,) = [t for t in TOOLS if t.name == "kubernetes"]
+    flags = " ".join(build.build_command(k8s, Path("/out")))
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        assert f"-X {pkg}.gitVersion={build.K8S_VERSION}" in flags
+        assert f"-X {pkg}.gitMinor=35" in flags
+    assert "-tags selinux,notest" in flags
+    assert k8s.cache_key == "k8s-v1.35.4"
+
+
+def _fake_go(bin_dir: Path, body: str) -> None:
+    bin_dir.mkdir()
+    go = bin_dir / "go"
+    go.write_text("#!/bin/sh\n" + body)
+    go.chmod(go.stat().st_mode | stat.S_IEXEC)
+
+
+# A `go build -o DIR/ pkg...` stand-in: creates an executable per package's last path element.
+FAKE_GO_OK = """
+out=""; prev=""
+for a in "$@"; do [ "$prev" = "-o" ] && out="$a"; prev="$a"; done
+echo "compiling..."
+for a in "$@"; do case "$a" in */*) touch "$out/$(basename "$a")";; esac; done
+"""
+
+
+def test_build_is_done_once_into_a_version_keyed_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_go(tmp_path / "gobin", FAKE_GO_OK + 'echo run >> "$HOME_RUNS"\n')
+    monkeypatch.setenv("PATH", f"{tmp_path / 'gobin'}:/usr/bin:/bin")
+    monkeypatch.setenv("HOME_RUNS", str(tmp_path / "runs"))
+    tool = GoTool(
+        name="kwok", module="sigs.k8s.io/kwok", version="v9.9.9", binaries={"kwok": "x.io/cmd/kwok"}
+    )
+    lines: list[str] = []
+    bin_dir = build_tool(tool, lines.append, root=tmp_path / "cache")
+    assert bin_dir == tmp_path / "cache" / "kwok-v9.9.9" / "bin" and (bin_dir / "kwok").is_file()
+    assert any("compiling" in line for line in lines) and any(line.startswith("built kwok") for line in lines)
+    build_tool(tool, lines.append, root=tmp_path / "cache")  # warm: no second go run
+    assert (tmp_path / "runs").read_text().count("run") == 1
+    assert [p.name for p in (tmp_path / "cache").iterdir() if not p.name.endswith(".lock")] == ["kwok-v9.9.9"]
+
+
+def test_failed_build_raises_with_the_compiler_output_and_leaves_no_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_go(tmp_path / "gobin", 'echo "module k8s.io/foo: not found" >&2; exit 1\n')
+    monkeypatch.setenv("PATH", f"{tmp_path / 'gobin'}:/usr/bin:/bin")
+    tool = GoTool(
+        name="kwok", module="sigs.k8s.io/kwok", version="v9.9.9", binaries={"kwok": "x.io/cmd/kwok"}
+    )
+    with pytest.raises(BuildError, match="not found"):
+        build_tool(tool, root=tmp_path / "cache")
+    assert not is_built(tool, tmp_path / "cache")
+    assert [p.name for p in (tmp_path / "cache").iterdir() if not p.name.endswith(".lock")] == []
+
+
+def test_missing_go_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(BuildError, match="Go toolchain is not on PATH"):
+        ensure_binaries(root=tmp_path / "cache")
+
+
+def test_warm_cache_needs_no_go_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for tool in TOOLS:
+        tool.bin_dir(tmp_path).mkdir(parents=True)
+        for name in tool.binaries:
+            (tool.bin_dir(tmp_path) / name).touch()
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    bins = ensure_binaries(root=tmp_path)
+    assert bins.kube_apiserver == tmp_path / "k8s-v1.35.4" / "bin" / "kube-apiserver"
+    assert bins.etcd.parent.parent.name == f"etcd-{build.ETCD_VERSION}"
