@@ -52,6 +52,8 @@ ANNOTATION_GANG_MIN_AVAILABLE: Final = "motherboard.io/gang-min-available"
 ANNOTATION_DEVICE_REQUEST: Final = "motherboard.io/device-request"
 """On pods: the task's device request (vendor, model, pool, count, sharing) as JSON, so a pod says what it
 needs without the scheduler reading its AIJob."""
+ANNOTATION_PLACEMENT: Final = "motherboard.io/placement"
+"""On pods: the job's ``spec.placement`` (sites, site kind, topology) as JSON, for the scheduler."""
 ANNOTATION_TEMPLATE_HASH: Final = "motherboard.io/template-hash"
 """On pods: hash of the task template the pod was rendered from (rolling replacement of inference pods)."""
 ANNOTATION_DEVICE_ASSIGNMENT: Final = "motherboard.io/device-assignment"

@@ -18,6 +18,7 @@ from typing import Any
 from motherboard.api.constants import (
     ANNOTATION_DEVICE_REQUEST,
     ANNOTATION_GANG_MIN_AVAILABLE,
+    ANNOTATION_PLACEMENT,
     ANNOTATION_TEMPLATE_HASH,
     API_VERSION,
     LABEL_ATTEMPT,
@@ -116,6 +117,9 @@ def render_pod(
         ANNOTATION_GANG_MIN_AVAILABLE: str(gang_min_available(job)),
         ANNOTATION_TEMPLATE_HASH: template_hash(slot.task),
     }
+    placement = job.spec.placement.to_wire()
+    if any(placement.values()):
+        annotations[ANNOTATION_PLACEMENT] = json.dumps(placement, sort_keys=True)
     containers: list[Obj] = spec.setdefault("containers", [])
     if slot.task.devices is not None:
         pool = (pools or {}).get(slot.task.devices.pool or "")

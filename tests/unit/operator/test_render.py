@@ -104,6 +104,11 @@ def test_edge_jobs_tolerate_the_edge_taint_and_require_edge_nodes() -> None:
     assert terms["nodeSelectorTerms"][0]["matchExpressions"] == [
         {"key": "motherboard.io/site-kind", "operator": "In", "values": ["edge"]}
     ]
+    assert json.loads(pod["metadata"]["annotations"]["motherboard.io/placement"]) == {
+        "preferredSites": [],
+        "requiredSites": [],
+        "siteKind": "Edge",
+    }
     central = pods(job(tasks=[task(replicas=1)]))[0]
     assert all(t["key"] != TAINT_EDGE for t in central["spec"].get("tolerations", []))
 
