@@ -40,7 +40,8 @@ _HERE = Path(__file__).resolve().parent
 
 def _progress(message: str) -> None:
     # Outside pytest's capture: a cold build runs for many minutes and should not look like a hang.
-    print(f"[dev-cluster] {message}", file=sys.__stderr__, flush=True)
+    if ": cached in " not in message:
+        print(f"[dev-cluster] {message}", file=sys.__stderr__, flush=True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import pytest
 import yaml
 
-if TYPE_CHECKING:  # the fixture's type; tests/integration is not a package, so no runtime import
-    from conftest import Cluster
+from tests.integration.conftest import Cluster
+from tests.unit.api.bad_manifests import BAD_MANIFESTS, BadManifest
+from tests.unit.api.builders import aijob, devicepool, queue
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -57,19 +58,38 @@ def test_there_are_examples_to_check() -> None:
     assert EXAMPLES, "no examples/*.yaml"
 
 
-def _bad_manifests() -> list[object]:
-    try:
-        from tests.unit.api.bad_manifests import BAD_MANIFESTS
-    except ImportError:  # the table is the API's; without it there is nothing server-side to hold to it
-        return []
-    return [pytest.param(b, id=b.name) for b in BAD_MANIFESTS if b.server_checks]
-
-
-@pytest.mark.parametrize("bad", _bad_manifests())
+@pytest.mark.parametrize("bad", [b for b in BAD_MANIFESTS if b.server_checks], ids=lambda b: b.name)
 def test_bad_manifest_is_rejected_by_the_server_naming_the_field(
-    cluster: Cluster, example_namespaces: None, bad: object
+    cluster: Cluster, example_namespaces: None, bad: BadManifest
 ) -> None:
-    manifest, field = bad.manifest, bad.field  # type: ignore[attr-defined]
-    result = cluster.kubectl("create", "--dry-run=server", "-f", "-", check=False, stdin=json.dumps(manifest))
-    assert result.returncode != 0, f"accepted: {manifest}"
-    assert field in result.stderr, result.stderr
+    result = cluster.kubectl(
+        "create", "--dry-run=server", "-f", "-", check=False, stdin=json.dumps(bad.manifest)
+    )
+    assert result.returncode != 0, f"accepted: {bad.manifest}"
+    assert bad.field in result.stderr, result.stderr
+
+
+MINIMAL: list[dict[str, Any]] = [
+    {"apiVersion": "motherboard.io/v1alpha1", "kind": "Queue", "metadata": {"name": "minimal"}},
+    devicepool("minimal", sharing=None),
+    aijob(queue=None),
+    queue("with-parent"),
+]
+
+
+@pytest.mark.parametrize("manifest", MINIMAL, ids=lambda m: f"{m['kind']}-{m['metadata']['name']}")
+def test_minimal_objects_are_accepted_with_server_defaults(
+    cluster: Cluster, example_namespaces: None, manifest: dict[str, Any]
+) -> None:
+    """Optional fields left out must not trip a CEL rule (CEL fails on a missing key unless guarded)."""
+    body = {k: v for k, v in manifest.items()}
+    body["spec"] = {k: v for k, v in (manifest.get("spec") or {}).items() if v is not None} or None
+    if body["spec"] is None:
+        del body["spec"]
+    result = cluster.kubectl(
+        "create", "--dry-run=server", "-o", "json", "-f", "-", check=False, stdin=json.dumps(body)
+    )
+    assert result.returncode == 0, result.stderr
+    created = json.loads(result.stdout)
+    if created["kind"] == "AIJob":
+        assert created["spec"]["type"] == "Training" and created["spec"]["tasks"][0]["replicas"] == 2

@@ -6,8 +6,10 @@ preemption condition), so the operator is tested on its own; kwok runs and compl
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,6 +21,7 @@ import pytest
 from kubernetes import client
 
 from tests.integration.conftest import Cluster
+from tests.unit.api.bad_manifests import BAD_MANIFESTS
 
 REPO = Path(__file__).resolve().parents[2]
 GROUP, VERSION = "motherboard.io", "v1alpha1"
@@ -32,8 +35,8 @@ def install_crds(cluster: Cluster) -> None:
 class OperatorProcess:
     """The real operator process (``motherboard operator run``), restartable and killable."""
 
-    def __init__(self, kubeconfig: Path, log: Path) -> None:
-        self.kubeconfig, self.log = kubeconfig, log
+    def __init__(self, kubeconfig: Path, log: Path, webhook_port: int) -> None:
+        self.kubeconfig, self.log, self.webhook_port = kubeconfig, log, webhook_port
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -48,6 +51,7 @@ class OperatorProcess:
                 f"--kubeconfig={self.kubeconfig}",
                 "--metrics-port=0",
                 "--health-port=0",
+                f"--webhook-port={self.webhook_port}",
             ],
             stdout=handle,
             stderr=subprocess.STDOUT,
@@ -67,13 +71,37 @@ class OperatorProcess:
 @pytest.fixture(scope="module")
 def operator(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     install_crds(cluster)
-    proc = OperatorProcess(cluster.kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log")
+    proc = OperatorProcess(
+        cluster.kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log", free_port()
+    )
     proc.start()
     try:
+        wait_for("the webhook", lambda: webhook_serving(cluster) and has_webhooks(cluster), timeout=60)
         yield proc
     finally:
         proc.stop()
+        # The webhook's configuration outlives the process; without its server every AIJob write would fail.
+        for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
+            cluster.kubectl("delete", kind, GROUP, "--ignore-not-found", check=False)
         print(proc.log.read_text()[-4000:])
+
+
+def has_webhooks(cluster: Cluster) -> bool:
+    found = cluster.kubectl("get", "validatingwebhookconfiguration", GROUP, "-o", "json", check=False)
+    return found.returncode == 0 and bool(json.loads(found.stdout).get("webhooks"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def webhook_serving(cluster: Cluster) -> bool:
+    """Whether the API server can reach the webhook (a server-side dry run goes through it)."""
+    probe = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Queue", "metadata": {"name": "probe"}, "spec": {}}
+    result = cluster.kubectl("create", "--dry-run=server", "-f", "-", check=False, stdin=json.dumps(probe))
+    return result.returncode == 0
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
@@ -105,7 +133,6 @@ def make_job(
         "metadata": {"name": name},
         "spec": {
             "framework": "PyTorch",
-            "queue": "research",
             "tasks": [
                 {
                     "name": "worker",
@@ -121,7 +148,7 @@ def make_job(
 
 class Api:
     def __init__(self, cluster: Cluster, namespace: str) -> None:
-        self.ns = namespace
+        self.ns, self.cluster = namespace, cluster
         self.custom = client.CustomObjectsApi(cluster.api)
         self.core = client.CoreV1Api(cluster.api)
         self.node = next(
@@ -166,8 +193,38 @@ class Api:
 
 
 @pytest.fixture
-def api(cluster: Cluster, namespace: str, operator: OperatorProcess) -> Api:
-    return Api(cluster, namespace)
+def api(cluster: Cluster, namespace: str, operator: OperatorProcess) -> Iterator[Api]:
+    """The test's namespace with a queue of its own (named like the namespace) that serves it."""
+    api = Api(cluster, namespace)
+    queue = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Queue",
+        "metadata": {"name": namespace},
+        "spec": {"namespaces": [namespace], "quotas": [{"resource": "nvidia.com/gpu", "nominal": 64}]},
+    }
+    api.custom.create_cluster_custom_object(GROUP, VERSION, "queues", queue)
+
+    def defaulted() -> bool:
+        # The webhook learns of the new queue from its watch; a dry run shows when it has.
+        probe = cluster.kubectl(
+            "create",
+            "--dry-run=server",
+            "-o",
+            "json",
+            "-n",
+            namespace,
+            "-f",
+            "-",
+            check=False,
+            stdin=json.dumps(make_job("probe", 1)),
+        )
+        return probe.returncode == 0 and json.loads(probe.stdout)["spec"].get("queue") == namespace
+
+    try:
+        wait_for("the webhook to know the namespace's queue", defaulted, timeout=30)
+        yield api
+    finally:
+        api.custom.delete_cluster_custom_object(GROUP, VERSION, "queues", namespace)
 
 
 def test_job_runs_to_success_with_pods_env_status_and_events(api: Api) -> None:
@@ -178,6 +235,7 @@ def test_job_runs_to_success_with_pods_env_status_and_events(api: Api) -> None:
     assert pods[0].spec.scheduler_name == "motherboard-scheduler"
     assert pods[0].spec.containers[0].resources.limits == {"nvidia.com/gpu": "1"}
     assert pods[0].metadata.owner_references[0].kind == "AIJob"
+    assert api.job("train")["spec"]["queue"] == api.ns, "the webhook defaults the queue from the namespace"
     assert wait_for("Queued", lambda: api.phase("train") == "Queued")
     api.bind_all("train")
     wait_for("Succeeded", lambda: api.phase("train") == "Succeeded", timeout=60)
@@ -234,8 +292,106 @@ def test_killing_the_operator_mid_reconcile_loses_nothing_and_duplicates_nothing
     time.sleep(0.5)
     operator.stop(signal.SIGKILL)
     operator.start()
+    wait_for("the restarted webhook", lambda: webhook_serving(api.cluster), timeout=60)
     for i in range(5):
         wait_for(f"burst-{i} pods", lambda i=i: len(api.pods(f"burst-{i}")) == 3, timeout=60)
         wait_for(f"burst-{i} queued", lambda i=i: api.phase(f"burst-{i}") == "Queued")
     names = [p.metadata.name for i in range(5) for p in api.pods(f"burst-{i}")]
     assert len(names) == len(set(names)) == 15
+
+
+def rejected(cluster: Cluster, namespace: str, manifest: dict[str, Any]) -> str:
+    """Create ``manifest`` for real; return the server's error (the test fails if it was accepted)."""
+    result = cluster.kubectl("create", "-n", namespace, "-f", "-", check=False, stdin=json.dumps(manifest))
+    assert result.returncode != 0, f"accepted: {result.stdout}"
+    return result.stderr
+
+
+@pytest.mark.parametrize("case", BAD_MANIFESTS, ids=lambda case: case.name)
+def test_the_api_server_with_the_webhook_rejects_every_bad_manifest_naming_the_field(
+    cluster: Cluster, api: Api, case: Any
+) -> None:
+    manifest = json.loads(json.dumps(case.manifest))
+    if manifest["kind"] == "AIJob":
+        manifest["metadata"]["namespace"] = api.ns
+    else:
+        manifest["metadata"]["name"] = f"bad-{api.ns}"[:63]
+    error = rejected(cluster, api.ns, manifest)
+    assert case.field in error, error
+
+
+def test_the_webhook_rejects_what_only_the_cluster_reveals(cluster: Cluster, api: Api) -> None:
+    ns = api.ns
+    pool = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "DevicePool",
+        "metadata": {"name": f"mig-{ns}"},
+        "spec": {"vendor": "nvidia", "sharing": {"mode": "MIG", "migProfiles": ["3g.40gb"]}},
+    }
+    api.custom.create_cluster_custom_object(GROUP, VERSION, "devicepools", pool)
+    other = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Queue",
+        "metadata": {"name": f"other-{ns}"},
+        "spec": {"quotas": [{"resource": "nvidia.com/gpu", "nominal": 4}]},
+    }
+    api.custom.create_cluster_custom_object(GROUP, VERSION, "queues", other)
+    try:
+        wait_for(
+            "the webhook sees the pool",
+            lambda: (
+                "not Whole"
+                in rejected(
+                    cluster,
+                    ns,
+                    make_job("w", 1, tasks=[task_with({"pool": f"mig-{ns}", "vendor": "nvidia"})]),
+                )
+            ),
+        )
+        cases = {
+            "spec.queue: queue 'ghost' does not exist": make_job("a", 1, queue="ghost"),
+            f"does not serve namespace '{ns}'": make_job("b", 1, queue=f"other-{ns}"),
+            "devices.pool: DevicePool 'nope' does not exist": make_job(
+                "c", 1, tasks=[task_with({"pool": "nope", "vendor": "nvidia"})]
+            ),
+            "does not offer 1g.10gb": make_job(
+                "d",
+                1,
+                tasks=[task_with({"pool": f"mig-{ns}", "sharing": {"mode": "MIG", "migProfile": "1g.10gb"}})],
+            ),
+            "no node could ever provide 64 x nvidia H100-80GB": make_job(
+                "e", 1, tasks=[task_with({"vendor": "nvidia", "model": "H100-80GB", "count": 64})]
+            ),
+            "no node in site(s) nowhere": make_job("f", 1, placement={"requiredSites": ["nowhere"]}),
+        }
+        for complaint, manifest in cases.items():
+            assert complaint in rejected(cluster, ns, manifest)
+        child = {
+            **other,
+            "metadata": {"name": f"child-{ns}"},
+            "spec": {"parent": f"other-{ns}", "quotas": [{"resource": "nvidia.com/gpu", "nominal": 8}]},
+        }
+        assert "more than its nominal 4" in rejected(cluster, ns, child)
+        orphan = {**other, "metadata": {"name": f"orphan-{ns}"}, "spec": {"parent": "ghost"}}
+        assert "spec.parent: queue 'ghost' does not exist" in rejected(cluster, ns, orphan)
+        child["spec"]["quotas"][0]["nominal"] = 2
+        api.custom.create_cluster_custom_object(GROUP, VERSION, "queues", child)
+        loop = {
+            **other,
+            "spec": {"parent": f"child-{ns}", "quotas": [{"resource": "nvidia.com/gpu", "nominal": 4}]},
+        }
+        result = cluster.kubectl("apply", "-f", "-", check=False, stdin=json.dumps(loop))
+        assert result.returncode != 0 and "cycle" in result.stderr, result.stderr
+        api.custom.delete_cluster_custom_object(GROUP, VERSION, "queues", f"child-{ns}")
+    finally:
+        api.custom.delete_cluster_custom_object(GROUP, VERSION, "devicepools", f"mig-{ns}")
+        api.custom.delete_cluster_custom_object(GROUP, VERSION, "queues", f"other-{ns}")
+
+
+def task_with(devices: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": "worker",
+        "replicas": 1,
+        "devices": devices,
+        "template": {"spec": {"containers": [{"name": "main", "image": "busybox"}]}},
+    }

@@ -7,6 +7,7 @@ Quota charges a MIG slice its compute share of the device (``c / 7``), so a tena
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -30,6 +31,8 @@ class MigProfile:
     """Memory-slice start positions where the instance may be created."""
     gpu_compute_slices: int = COMPUTE_SLICES
     """Compute slices of the whole GPU (7 on A100/H100/H200, 4 on A30)."""
+    gpu_memory_slices: int = MEMORY_SLICES
+    """Memory slices of the whole GPU (8 on A100/H100/H200, 4 on A30)."""
 
     @property
     def milli(self) -> int:
@@ -62,11 +65,11 @@ MIG_PROFILES: Final[dict[str, dict[str, MigProfile]]] = {
     "H100-94GB": _table(12, 24, 47, 94),
     "H200-141GB": _table(18, 35, 71, 141),
     "A30-24GB": {
-        "1g.6gb": MigProfile("1g.6gb", 1, 1, 6, (0, 1, 2, 3), 4),
-        "1g.6gb+me": MigProfile("1g.6gb+me", 1, 1, 6, (0, 1, 2, 3), 4),
-        "2g.12gb": MigProfile("2g.12gb", 2, 2, 12, (0, 2), 4),
-        "2g.12gb+me": MigProfile("2g.12gb+me", 2, 2, 12, (0, 2), 4),
-        "4g.24gb": MigProfile("4g.24gb", 4, 4, 24, (0,), 4),
+        "1g.6gb": MigProfile("1g.6gb", 1, 1, 6, (0, 1, 2, 3), 4, 4),
+        "1g.6gb+me": MigProfile("1g.6gb+me", 1, 1, 6, (0, 1, 2, 3), 4, 4),
+        "2g.12gb": MigProfile("2g.12gb", 2, 2, 12, (0, 2), 4, 4),
+        "2g.12gb+me": MigProfile("2g.12gb+me", 2, 2, 12, (0, 2), 4, 4),
+        "4g.24gb": MigProfile("4g.24gb", 4, 4, 24, (0,), 4, 4),
     },
 }
 """Profiles per GPU model (model names as Motherboard labels them)."""
@@ -84,3 +87,48 @@ def mig_profile(profile: str, gpu_model: str | None = None) -> MigProfile:
         if profile in table:
             return table[profile]
     raise KeyError(f"unknown MIG profile {profile!r}; known: {', '.join(KNOWN_MIG_PROFILES)}")
+
+
+class MigLayoutError(ValueError):
+    """A set of MIG instances that one GPU of the model cannot hold."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedInstance:
+    """A MIG instance at its memory-slice start."""
+
+    profile: MigProfile
+    start: int
+
+
+def place_layout(layout: Sequence[str], gpu_model: str) -> tuple[PlacedInstance, ...]:
+    """Place a MIG layout on one GPU as the driver accepts it, sorted by start; :class:`MigLayoutError` if not.
+
+    Larger instances first, each at its first free legal start, which finds a placement for every layout
+    NVIDIA lists as valid. The one implementation used by the simulated backend and the local cluster.
+    """
+    if not layout:
+        return ()
+    table = MIG_PROFILES.get(gpu_model)
+    if table is None:
+        raise MigLayoutError(f"{gpu_model} does not support MIG")
+    unknown = [name for name in layout if name not in table]
+    if unknown:
+        raise MigLayoutError(f"unknown MIG profile(s) {unknown} on {gpu_model}; known: {sorted(table)}")
+    profiles = [table[name] for name in layout]
+    compute = sum(p.compute_slices for p in profiles)
+    if compute > profiles[0].gpu_compute_slices:
+        raise MigLayoutError(
+            f"MIG layout {list(layout)} needs {compute} compute slices of {profiles[0].gpu_compute_slices}"
+        )
+    used = [False] * profiles[0].gpu_memory_slices
+    placed: list[PlacedInstance] = []
+    for prof in sorted(profiles, key=lambda p: -p.memory_slices):
+        start = next((s for s in prof.placements if not any(used[s : s + prof.memory_slices])), None)
+        if start is None:
+            raise MigLayoutError(
+                f"MIG layout {list(layout)} does not fit one {gpu_model} ({prof.name} has no room)"
+            )
+        used[start : start + prof.memory_slices] = [True] * prof.memory_slices
+        placed.append(PlacedInstance(prof, start))
+    return tuple(sorted(placed, key=lambda p: p.start))

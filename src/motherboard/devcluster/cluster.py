@@ -61,6 +61,16 @@ CONTROLLERS = (
     "clusterrole-aggregation-controller",
 )
 
+KWOK_OPTIONS = """\
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokConfiguration
+options:
+  # kwok's default of 4 workers per stage lets 1,000 new nodes trickle in at ~25/s.
+  nodePlayStageParallelism: 16
+  nodeLeaseParallelism: 16
+  podPlayStageParallelism: 16
+"""
+
 ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 
 
@@ -455,7 +465,7 @@ class DevCluster:
 
     def _write_kwok_config(self) -> None:
         stages = resources.files("motherboard.devcluster").joinpath("kwok-stages.yaml").read_text()
-        (self.dir / "kwok.yaml").write_text(stages)
+        (self.dir / "kwok.yaml").write_text(KWOK_OPTIONS + "---\n" + stages)
         (self.dir / "kwok-home").mkdir(exist_ok=True)
 
     # --- nodes ---------------------------------------------------------------------------------------------

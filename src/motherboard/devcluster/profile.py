@@ -26,6 +26,7 @@ from motherboard.api.constants import (
     RESOURCE_ASCEND_910,
     RESOURCE_NVIDIA_GPU,
 )
+from motherboard.api.mig import place_layout
 from motherboard.devices.model import Vendor
 
 PROFILE_KIND = "ClusterProfile"
@@ -40,37 +41,6 @@ DNSLabel = Annotated[str, Field(min_length=1, max_length=40, pattern=_DNS_LABEL.
 
 # --- accelerator catalogue ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class MigProfile:
-    """One MIG GPU-instance profile: its compute and memory slices and where it may start."""
-
-    name: str
-    compute_slices: int
-    memory_slices: int
-    starts: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class MigGeometry:
-    compute_slices: int
-    memory_slices: int
-    profiles: dict[str, MigProfile]
-
-
-def _geometry(gb_per_slice: int) -> MigGeometry:
-    """The placement table NVIDIA documents for A100/H100 (7 compute slices, 8 memory slices)."""
-    g = gb_per_slice
-    table = [
-        MigProfile(f"1g.{g}gb", 1, 1, (0, 1, 2, 3, 4, 5, 6)),
-        MigProfile(f"1g.{2 * g}gb", 1, 2, (0, 2, 4, 6)),
-        MigProfile(f"2g.{2 * g}gb", 2, 2, (0, 2, 4)),
-        MigProfile(f"3g.{4 * g}gb", 3, 4, (0, 4)),
-        MigProfile(f"4g.{4 * g}gb", 4, 4, (0,)),
-        MigProfile(f"7g.{8 * g}gb", 7, 8, (0,)),
-    ]
-    return MigGeometry(7, 8, {p.name: p for p in table})
-
-
-@dataclass(frozen=True)
 class AcceleratorModel:
     vendor: Vendor
     resource: str
@@ -79,20 +49,21 @@ class AcceleratorModel:
     product: str
     """NVIDIA GPU feature discovery's ``nvidia.com/gpu.product`` value, or the vendor's chip name."""
     family: str = ""
-    mig: MigGeometry | None = None
+    mig: bool = False
+    """Whether the model supports MIG (its profiles: :data:`motherboard.api.mig.MIG_PROFILES`)."""
     device_path: str = "/dev/nvidia{index}"
     driver_version: str = "550.90.07"
 
 
 MODELS: dict[str, AcceleratorModel] = {
     "H100-80GB": AcceleratorModel(
-        Vendor.NVIDIA, RESOURCE_NVIDIA_GPU, 81559, "NVIDIA-H100-80GB-HBM3", "hopper", _geometry(10)
+        Vendor.NVIDIA, RESOURCE_NVIDIA_GPU, 81559, "NVIDIA-H100-80GB-HBM3", "hopper", mig=True
     ),
     "A100-80GB": AcceleratorModel(
-        Vendor.NVIDIA, RESOURCE_NVIDIA_GPU, 81920, "NVIDIA-A100-80GB", "ampere", _geometry(10)
+        Vendor.NVIDIA, RESOURCE_NVIDIA_GPU, 81920, "NVIDIA-A100-80GB", "ampere", mig=True
     ),
     "A100-40GB": AcceleratorModel(
-        Vendor.NVIDIA, RESOURCE_NVIDIA_GPU, 40960, "NVIDIA-A100-SXM4-40GB", "ampere", _geometry(5)
+        Vendor.NVIDIA, RESOURCE_NVIDIA_GPU, 40960, "NVIDIA-A100-SXM4-40GB", "ampere", mig=True
     ),
     "T4": AcceleratorModel(Vendor.NVIDIA, RESOURCE_NVIDIA_GPU, 15360, "Tesla-T4", "turing"),
     "Ascend910B": AcceleratorModel(
@@ -104,44 +75,6 @@ MODELS: dict[str, AcceleratorModel] = {
         driver_version="24.1.rc2",
     ),
 }  # fmt: skip
-
-
-@dataclass(frozen=True)
-class PlacedPartition:
-    profile: str
-    start: int
-    memory_slices: int
-    compute_slices: int
-
-
-def place_mig_layout(geometry: MigGeometry, layout: tuple[str, ...]) -> tuple[PlacedPartition, ...]:
-    """Place MIG instances on one GPU as the driver would accept them, or raise ``ValueError``.
-
-    Larger instances go first (each at its first free legal start), which finds a placement for every
-    layout NVIDIA lists as valid; the result is sorted by start slice.
-    """
-    unknown = [p for p in layout if p not in geometry.profiles]
-    if unknown:
-        raise ValueError(f"unknown MIG profile(s) {unknown}; known: {sorted(geometry.profiles)}")
-    compute = sum(geometry.profiles[p].compute_slices for p in layout)
-    if compute > geometry.compute_slices:
-        raise ValueError(
-            f"MIG layout {list(layout)} needs {compute} compute slices of {geometry.compute_slices}"
-        )
-    used = [False] * geometry.memory_slices
-    placed: list[PlacedPartition] = []
-    for name in sorted(layout, key=lambda p: -geometry.profiles[p].memory_slices):
-        prof = geometry.profiles[name]
-        for start in prof.starts:
-            span = range(start, start + prof.memory_slices)
-            if not any(used[i] for i in span):
-                for i in span:
-                    used[i] = True
-                placed.append(PlacedPartition(name, start, prof.memory_slices, prof.compute_slices))
-                break
-        else:
-            raise ValueError(f"MIG layout {list(layout)} does not fit one GPU ({name} has no free position)")
-    return tuple(sorted(placed, key=lambda p: p.start))
 
 
 # --- the profile ---------------------------------------------------------------------------------------------
@@ -208,10 +141,10 @@ class DeviceSpec(_Model):
             raise ValueError(f"unknown accelerator model {self.model!r}; known: {sorted(MODELS)}")
         cat = MODELS[self.model]
         if self.mig_enabled:
-            if cat.mig is None:
+            if not cat.mig:
                 raise ValueError(f"{self.model} does not support MIG")
             for layout in self.mig_layouts:
-                place_mig_layout(cat.mig, layout)
+                place_layout(layout, self.model)
         if self.share_replicas:
             if cat.vendor is not Vendor.NVIDIA:
                 raise ValueError("shareReplicas (time-slicing) is an NVIDIA device-plugin feature")

@@ -38,6 +38,7 @@ from motherboard.api.constants import (
     RESOURCE_NVIDIA_GPU_SHARED,
     mig_resource_name,
 )
+from motherboard.api.mig import place_layout
 from motherboard.devcluster.build import K8S_VERSION
 from motherboard.devcluster.profile import (
     TAINT_EDGE,
@@ -48,7 +49,6 @@ from motherboard.devcluster.profile import (
     SiteKind,
     Taint,
     TaintEffect,
-    place_mig_layout,
 )
 from motherboard.devices.model import Device, NodeInventory, Partition, Vendor
 
@@ -129,18 +129,19 @@ def inventory(place: NodePlacement) -> NodeInventory:
         device_id = f"{prefix}-{_uid(place.name, index)}"
         layout = spec.layout_of(index)
         partitions: tuple[Partition, ...] = ()
-        if layout and cat.mig is not None:
-            geo = cat.mig
+        if layout and cat.mig:
             partitions = tuple(
                 Partition(
-                    id=f"MIG-{_uid(place.name, index, p.start, p.profile)}",
-                    profile=p.profile,
+                    id=f"MIG-{_uid(place.name, index, p.start, p.profile.name)}",
+                    profile=p.profile.name,
                     start=p.start,
-                    slices=p.memory_slices,
-                    milli=p.compute_slices * 1000 // geo.compute_slices,
-                    memory_mib=spec.device_memory_mib * p.memory_slices // geo.memory_slices,
+                    slices=p.profile.memory_slices,
+                    milli=p.profile.milli,
+                    memory_mib=spec.device_memory_mib
+                    * p.profile.memory_slices
+                    // p.profile.gpu_memory_slices,
                 )
-                for p in place_mig_layout(geo, layout)
+                for p in place_layout(layout, spec.model)
             )
         devices.append(
             Device(
@@ -213,7 +214,7 @@ def node_labels(place: NodePlacement) -> dict[str, str]:
             LABEL_NVIDIA_MEMORY: str(spec.device_memory_mib),
             LABEL_NVIDIA_COUNT: str(spec.count),
             LABEL_NVIDIA_FAMILY: cat.family,
-            LABEL_NVIDIA_MIG_CAPABLE: str(cat.mig is not None).lower(),
+            LABEL_NVIDIA_MIG_CAPABLE: str(cat.mig).lower(),
         }
         if spec.mig_enabled:
             labels[LABEL_NVIDIA_MIG_STRATEGY] = "mixed"

@@ -1,4 +1,4 @@
-"""MIG profile names and shares, shared by the NVML and simulated backends (pure, no NVML needed).
+"""MIG profile names and shares as NVML reports them (pure, no NVML needed); layouts: api.mig.place_layout.
 
 Profiles are named as NVIDIA names them and as the ``mixed`` strategy advertises them: ``<g>g.<mem>gb``,
 with a ``<c>c.`` prefix when a compute instance uses fewer slices than its GPU instance (``1c.3g.40gb``).
@@ -7,16 +7,9 @@ with a ``<c>c.`` prefix when a compute instance uses fewer slices than its GPU i
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
-
-from motherboard.api.mig import MEMORY_SLICES, mig_profile
 
 _MIB = 1024 * 1024
 _GIB = 1024 * _MIB
-
-
-class MigProfileError(ValueError):
-    """A MIG profile or layout that the GPU model does not offer."""
 
 
 def profile_name(gi_slices: int, ci_slices: int, memory_mib: int, device_memory_mib: int) -> str:
@@ -39,36 +32,3 @@ def milli(gi_slices: int, max_slices: int = 7) -> int:
     add up to more than one GPU.
     """
     return max(1, min(1000, 1000 * gi_slices // max_slices))
-
-
-class Placed(NamedTuple):
-    """A MIG instance placed on a GPU."""
-
-    profile: str
-    start: int
-    memory_slices: int
-    milli: int
-    memory_gb: int
-
-
-def place(layout: tuple[str, ...], gpu_model: str) -> list[Placed]:
-    """Place a MIG layout on one GPU the way the driver accepts it, sorted by start slice.
-
-    Larger instances first, each at its first free legal start (the catalogue's placements), which finds a
-    placement for every layout NVIDIA lists as valid; a layout that does not fit raises ``ValueError``.
-    """
-    try:
-        profiles = [mig_profile(name, gpu_model) for name in layout]
-    except KeyError as exc:
-        raise MigProfileError(str(exc.args[0])) from exc
-    used = [False] * MEMORY_SLICES
-    placed = []
-    for prof in sorted(profiles, key=lambda p: -p.memory_slices):
-        start = next((s for s in prof.placements if not any(used[s : s + prof.memory_slices])), None)
-        if start is None:
-            raise MigProfileError(
-                f"MIG layout {list(layout)} does not fit one {gpu_model} ({prof.name} has no room)"
-            )
-        used[start : start + prof.memory_slices] = [True] * prof.memory_slices
-        placed.append(Placed(prof.name, start, prof.memory_slices, prof.milli, prof.memory_gb))
-    return sorted(placed, key=lambda p: p.start)

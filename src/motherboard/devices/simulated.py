@@ -30,8 +30,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from motherboard.api.constants import RESOURCE_CAMBRICON_MLU, RESOURCE_NVIDIA_GPU
+from motherboard.api.mig import place_layout
 from motherboard.api.resources import ascend_resource
-from motherboard.devices import mig
 from motherboard.devices.ascend import ascend_allocation
 from motherboard.devices.backend import ContainerAllocation, HealthEvent, ShareLimit, find_devices, share_env
 from motherboard.devices.cambricon import cambricon_allocation
@@ -100,14 +100,14 @@ def _device(group: SimulatedGroup, index: int, k: int, health: dict[str, Health]
     parts = tuple(
         Partition(
             id=f"MIG-sim-{index}-{n}",
-            profile=slot.profile,
+            profile=slot.profile.name,
             start=slot.start,
-            slices=slot.memory_slices,
-            milli=slot.milli,
-            memory_mib=slot.memory_gb * 1024,
+            slices=slot.profile.memory_slices,
+            milli=slot.profile.milli,
+            memory_mib=slot.profile.memory_gb * 1024,
             health=health.get(f"MIG-sim-{index}-{n}", Health.HEALTHY),
         )
-        for n, slot in enumerate(mig.place(layout, group.model))
+        for n, slot in enumerate(place_layout(layout, group.model))
     )
     return Device(
         id=device_id,

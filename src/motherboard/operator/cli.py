@@ -20,8 +20,15 @@ def run_command(
     metrics_port: Annotated[int, typer.Option(help="Port of /metrics (0 disables).")] = 8080,
     health_port: Annotated[int, typer.Option(help="Port of /healthz (0 disables).")] = 8081,
     namespace: Annotated[str | None, typer.Option(help="Watch one namespace only.")] = None,
+    webhook_port: Annotated[int, typer.Option(help="Serve the admission webhook on this port (0: off).")] = 0,
+    webhook_host: Annotated[
+        str,
+        typer.Option(help="Name or IP the API server uses to reach the webhook (its certificate names it)."),
+    ] = "127.0.0.1",
 ) -> None:
     """Run the operator until interrupted."""
+    from motherboard.operator.handlers import WebhookOptions
     from motherboard.operator.main import run
 
-    run(kubeconfig, metrics_port, health_port, namespace)
+    webhook = WebhookOptions(host=webhook_host, port=webhook_port) if webhook_port else None
+    run(kubeconfig, metrics_port, health_port, namespace, webhook)

@@ -8,8 +8,11 @@ left to Kubernetes' garbage collector through owner references.
 
 from __future__ import annotations
 
+import copy
 import logging
+import tempfile
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,7 @@ from motherboard.api.constants import GROUP, LABEL_JOB_NAME, VERSION
 from motherboard.api.v1alpha1 import DevicePoolSpec
 from motherboard.kube import Kube, load_access
 from motherboard.operator import metrics
+from motherboard.operator.certs import make_serving_certs
 from motherboard.operator.observed import ObservedPod, observe
 from motherboard.operator.reconciler import JobKey, Reconciler
 
@@ -29,9 +33,21 @@ registry = kopf.OperatorRegistry()
 _state: dict[str, Any] = {}
 
 
-def configure(kubeconfig: Path | None) -> None:
-    """Where the operator's own API calls go (kopf's watches use the same kubeconfig)."""
+@dataclass(frozen=True)
+class WebhookOptions:
+    """How the API server reaches the admission webhook."""
+
+    host: str
+    """Name or IP the API server calls (``127.0.0.1`` locally, the Service's DNS name in a cluster)."""
+    port: int
+    listen: str = "0.0.0.0"
+    certs_dir: Path = Path(tempfile.gettempdir()) / "motherboard-webhook"
+
+
+def configure(kubeconfig: Path | None, webhook: WebhookOptions | None = None) -> None:
+    """Where the operator's own API calls go (kopf's watches use the same kubeconfig), and the webhook."""
     _state["kubeconfig"] = kubeconfig
+    _state["webhook"] = webhook
 
 
 @kopf.on.login(registry=registry)
@@ -63,6 +79,18 @@ async def _startup(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any
     settings.watching.server_timeout = 270
     settings.persistence.finalizer = f"{GROUP}/operator"
     settings.execution.max_workers = 8
+    webhook: WebhookOptions | None = _state.get("webhook")
+    if webhook is not None:
+        certs = make_serving_certs(webhook.certs_dir, [webhook.host, "localhost", "127.0.0.1"])
+        settings.admission.server = kopf.WebhookServer(
+            addr=webhook.listen,
+            port=webhook.port,
+            host=webhook.host,
+            certfile=str(certs.cert),
+            pkeyfile=str(certs.key),
+            cafile=str(certs.ca),
+        )
+        settings.admission.managed = GROUP  # kopf keeps the webhook configurations (and caBundle) current
     kube = Kube(load_access(_state.get("kubeconfig")))
     memo["kube"] = kube
     _state["reconciler"] = Reconciler(kube, _pods_of, _job, _pools)
@@ -154,10 +182,5 @@ def _count_jobs() -> None:
 
 
 def _plain(body: kopf.Body) -> dict[str, Any]:
-    return {
-        "apiVersion": body.get("apiVersion"),
-        "kind": body.get("kind"),
-        "metadata": dict(body.metadata),
-        "spec": dict(body.spec),
-        "status": dict(body.status),
-    }
+    # Kopf bodies are views over the last event's object; the indices keep plain, private copies.
+    return copy.deepcopy(dict(body))

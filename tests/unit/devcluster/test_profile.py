@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from motherboard.devcluster.profile import MODELS, ClusterProfile, DeviceSpec, SiteKind, place_mig_layout
+from motherboard.api.mig import place_layout
+from motherboard.devcluster.profile import MODELS, ClusterProfile, DeviceSpec, SiteKind
 
 PROFILES = Path(__file__).resolve().parents[3] / "profiles"
 
@@ -55,9 +56,8 @@ def test_bench_profile_has_exactly_1000_nodes() -> None:
     ],
 )
 def test_valid_mig_layouts_are_placed_like_the_driver(layout: tuple[str, ...], starts: list[int]) -> None:
-    geometry = MODELS["A100-80GB"].mig
-    assert geometry is not None
-    assert [p.start for p in place_mig_layout(geometry, layout)] == starts
+    assert MODELS["A100-80GB"].mig
+    assert [p.start for p in place_layout(layout, "A100-80GB")] == starts
 
 
 @pytest.mark.parametrize(
@@ -73,10 +73,8 @@ def test_valid_mig_layouts_are_placed_like_the_driver(layout: tuple[str, ...], s
     ],
 )
 def test_impossible_mig_layouts_are_rejected(layout: tuple[str, ...], reason: str) -> None:
-    geometry = MODELS["A100-80GB"].mig
-    assert geometry is not None
     with pytest.raises(ValueError, match=reason):
-        place_mig_layout(geometry, layout)
+        place_layout(layout, "A100-80GB")
 
 
 @pytest.mark.parametrize(

@@ -74,7 +74,7 @@ def test_a_malformed_simulated_file_names_the_field() -> None:
         group = {"model": "A100-80GB", "count": 1, "memoryMiB": 81920, "migLayouts": [layout]}
         return SimulatedConfig.model_validate({"devices": [group]})
 
-    with pytest.raises(ValueError, match="unknown MIG profile 'huge'"):
+    with pytest.raises(ValueError, match=r"unknown MIG profile.*huge"):
         build_devices(gpu_with(["huge"]))
     with pytest.raises(ValueError, match="does not fit one A100-80GB"):
         build_devices(gpu_with(["3g.40gb", "2g.20gb", "1g.10gb", "1g.10gb"]))  # no 1g may start at slice 7

@@ -213,7 +213,11 @@ class AIJobSpec(ApiModel):
     """Whether higher-priority work or quota reclaim may evict this job."""
     gang: GangPolicy | None = None
     """All-or-nothing placement; Training jobs are gangs of all their pods by default."""
-    tasks: list[TaskSpec] = Field(min_length=1, max_length=MAX_TASKS)
+    tasks: list[TaskSpec] = Field(
+        min_length=1,
+        max_length=MAX_TASKS,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
     """The job's tasks; at least one."""
     placement: Placement = Field(default_factory=Placement)
     """Where the job may run."""

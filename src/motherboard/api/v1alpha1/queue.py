@@ -118,13 +118,13 @@ class QueueSpec(ApiModel):
 
     CEL_RULES: ClassVar[list[dict[str, str]]] = [
         {
-            "rule": "self.quotas.all(q, self.quotas.exists_one(p, p.resource == q.resource && "
+            "rule": "!has(self.quotas) || self.quotas.all(q, self.quotas.exists_one(p, p.resource == q.resource && "
             "(has(p.pool) ? p.pool : '') == (has(q.pool) ? q.pool : '')))",
             "message": "each resource (and pool) may appear only once in quotas",
             "fieldPath": ".quotas",
         },
         {
-            "rule": "has(self.parent) || self.quotas.all(q, !has(q.borrowingLimit))",
+            "rule": "has(self.parent) || !has(self.quotas) || self.quotas.all(q, !has(q.borrowingLimit))",
             "message": "borrowingLimit needs a parent: a root queue has nobody to borrow from",
             "fieldPath": ".quotas",
         },

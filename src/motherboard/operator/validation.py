@@ -1,0 +1,205 @@
+"""Admission checks that need other objects: queues, pools, nodes, namespaces. Pure functions.
+
+The CRD schema and CEL rules check one object in isolation; these checks need the cluster around it, so the
+admission webhook runs them (and the quota CLI runs the same ones before it writes a Queue). Each problem is
+``field.path: what is wrong and how to fix it``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from motherboard.api.base import LabelSelector, parse_quantity
+from motherboard.api.constants import LABEL_SITE, LABEL_SITE_KIND
+from motherboard.api.v1alpha1 import (
+    AIJob,
+    DevicePoolSpec,
+    DeviceRequest,
+    Queue,
+    SharingMode,
+    find_parent_cycle,
+)
+from motherboard.devices.model import NodeInventory
+
+
+@dataclass(frozen=True)
+class NodeDevices:
+    """What one node could ever offer: its site and its devices, summarised for feasibility checks."""
+
+    name: str
+    site: str | None
+    site_kind: str | None
+    inventory: NodeInventory = field(default_factory=NodeInventory)
+
+    @classmethod
+    def from_node(cls, name: str, labels: Mapping[str, str], annotations: Mapping[str, str]) -> NodeDevices:
+        try:
+            inventory = NodeInventory.from_node_annotations(dict(annotations))
+        except ValueError:
+            inventory = NodeInventory()  # a broken inventory offers nothing; the plugin reports it
+        return cls(name, labels.get(LABEL_SITE), labels.get(LABEL_SITE_KIND), inventory)
+
+    def could_satisfy(self, request: DeviceRequest, pool: DevicePoolSpec | None) -> bool:
+        vendor = request.vendor or (pool.vendor if pool else None)
+        model = request.model or (pool.model if pool else None)
+        devices = [
+            d
+            for d in self.inventory.devices
+            if (vendor is None or d.vendor == vendor) and (model is None or d.model == model)
+        ]
+        mode = request.sharing.mode
+        if mode is SharingMode.MIG:
+            slices = [p for d in devices for p in d.partitions if p.profile == request.sharing.mig_profile]
+            return len(slices) >= request.count
+        if mode is SharingMode.FRACTION:
+            need = parse_quantity(request.sharing.memory) / 2**20 if request.sharing.memory else 0
+            return any(d.share_replicas > 0 and d.memory_mib >= need for d in devices)
+        return sum(not d.mig_enabled for d in devices) >= request.count
+
+
+@dataclass
+class Cluster:
+    """The objects the checks look at."""
+
+    queues: Mapping[str, Queue] = field(default_factory=dict)
+    pools: Mapping[str, DevicePoolSpec] = field(default_factory=dict)
+    nodes: Iterable[NodeDevices] = ()
+    namespace_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+def default_queue(namespace: str, cluster: Cluster) -> str | None:
+    """The queue that serves ``namespace`` by name (first match), for defaulting ``spec.queue``."""
+    for name, queue in sorted(cluster.queues.items()):
+        if namespace in queue.spec.namespaces:
+            return name
+    for name, queue in sorted(cluster.queues.items()):
+        selector = queue.spec.namespace_selector
+        if selector and selector.matches(dict(cluster.namespace_labels.get(namespace, {}))):
+            return name
+    return None
+
+
+def serves(queue: Queue, namespace: str, labels: Mapping[str, str]) -> bool:
+    selector: LabelSelector | None = queue.spec.namespace_selector
+    return namespace in queue.spec.namespaces or bool(selector and selector.matches(dict(labels)))
+
+
+def check_aijob(job: AIJob, cluster: Cluster) -> list[str]:
+    """Problems with an AIJob that only the rest of the cluster reveals."""
+    problems: list[str] = []
+    namespace = job.metadata.namespace or ""
+    queue_name = job.spec.queue
+    if queue_name is not None:
+        queue = cluster.queues.get(queue_name)
+        if queue is None:
+            known = ", ".join(sorted(cluster.queues)) or "none"
+            problems.append(f"spec.queue: queue {queue_name!r} does not exist (queues: {known})")
+        elif not serves(queue, namespace, cluster.namespace_labels.get(namespace, {})):
+            problems.append(
+                f"spec.queue: queue {queue_name!r} does not serve namespace {namespace!r}: "
+                f"add it to the queue's spec.namespaces or use the namespace's own queue"
+            )
+        elif any(q.spec.parent == queue_name for q in cluster.queues.values()):
+            problems.append(f"spec.queue: {queue_name!r} is a parent queue; submit to one of its children")
+    nodes = [n for n in cluster.nodes if _in_placement(job, n)]
+    for index, task in enumerate(job.spec.tasks):
+        request = task.devices
+        if request is None:
+            continue
+        where = f"spec.tasks[{index}].devices"
+        pool = cluster.pools.get(request.pool) if request.pool else None
+        if request.pool and pool is None:
+            problems.append(f"{where}.pool: DevicePool {request.pool!r} does not exist")
+            continue
+        if pool is not None:
+            problems += _check_against_pool(where, request, pool, request.pool or "")
+        if not any(node.could_satisfy(request, pool) for node in nodes):
+            problems.append(f"{where}: no node{_sites(job)} could ever provide {_describe(request)}")
+    return problems
+
+
+def _check_against_pool(where: str, request: DeviceRequest, pool: DevicePoolSpec, name: str) -> list[str]:
+    mode = request.sharing.mode
+    if mode is not pool.sharing.mode:
+        return [
+            f"{where}.sharing.mode: pool {name!r} hands out {pool.sharing.mode.value} devices, not {mode.value}"
+        ]
+    if mode is SharingMode.MIG and request.sharing.mig_profile not in pool.sharing.mig_profiles:
+        offered = ", ".join(pool.sharing.mig_profiles)
+        return [
+            f"{where}.sharing.migProfile: pool {name!r} does not offer {request.sharing.mig_profile} "
+            f"(it offers {offered})"
+        ]
+    if request.vendor is not None and request.vendor is not pool.vendor:
+        return [f"{where}.vendor: pool {name!r} is {pool.vendor.value}, not {request.vendor.value}"]
+    return []
+
+
+def _in_placement(job: AIJob, node: NodeDevices) -> bool:
+    placement = job.spec.placement
+    if placement.required_sites and node.site not in placement.required_sites:
+        return False
+    return placement.site_kind is None or node.site_kind == placement.site_kind.value.lower()
+
+
+def _sites(job: AIJob) -> str:
+    placement = job.spec.placement
+    if placement.required_sites:
+        return f" in site(s) {', '.join(placement.required_sites)}"
+    if placement.site_kind is not None:
+        return f" in {placement.site_kind.value.lower()} sites"
+    return ""
+
+
+def _describe(request: DeviceRequest) -> str:
+    what = (
+        " ".join(x for x in (request.vendor.value if request.vendor else None, request.model) if x)
+        or "device"
+    )
+    if request.sharing.mode is SharingMode.MIG:
+        return f"{request.count} x MIG {request.sharing.mig_profile} ({what})"
+    if request.sharing.mode is SharingMode.FRACTION:
+        return f"a {request.sharing.fraction} share of a {what}"
+    return f"{request.count} x {what}"
+
+
+def check_queue(queue: Queue, cluster: Cluster) -> list[str]:
+    """Problems with a Queue in the hierarchy: missing parent, a cycle, children's quota above the parent's."""
+    problems: list[str] = []
+    name = queue.metadata.name
+    others = {n: q for n, q in cluster.queues.items() if n != name}
+    parent = queue.spec.parent
+    if parent is not None and parent not in others:
+        problems.append(f"spec.parent: queue {parent!r} does not exist; create it first")
+    cycle = find_parent_cycle({**{n: q.spec.parent for n, q in others.items()}, name: parent})
+    if cycle and name in cycle:
+        problems.append(f"spec.parent: makes a cycle {' -> '.join(cycle)}")
+    if parent in others:
+        siblings = [q for q in others.values() if q.spec.parent == parent]
+        problems += _children_within(others[parent], [*siblings, queue], f"queue {parent!r}")
+    children = [q for q in others.values() if q.spec.parent == name]
+    if children:
+        problems += _children_within(queue, children, "this queue")
+    return problems
+
+
+def _children_within(parent: Queue, children: list[Queue], label: str) -> list[str]:
+    # A parent's nominal quota is what its subtree can guarantee; children cannot be promised more.
+    problems = []
+    for quota in parent.spec.quotas:
+        total = sum(
+            (
+                parse_quantity(q.nominal)
+                for c in children
+                for q in c.spec.quotas
+                if (q.resource, q.pool) == (quota.resource, quota.pool)
+            ),
+            start=parse_quantity(0),
+        )
+        if total > parse_quantity(quota.nominal):
+            problems.append(
+                f"spec.quotas: children of {label} are promised {total} {quota.resource} in total, more than its "
+                f"nominal {quota.nominal}: raise the parent's quota or lower a child's"
+            )
+    return problems

@@ -1,0 +1,177 @@
+"""Admission checks that need the rest of the cluster: queues, pools, nodes, namespaces."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from motherboard.api.manifests import parse_object
+from motherboard.api.v1alpha1 import AIJob, DevicePoolSpec, Queue
+from motherboard.devices.model import Device, NodeInventory, Partition, Vendor
+from motherboard.operator.validation import Cluster, NodeDevices, check_aijob, check_queue, default_queue
+from tests.unit.api.builders import aijob, queue, task
+
+
+def gpu(model: str = "H100-80GB", index: int = 0, **extra: Any) -> Device:
+    return Device(
+        id=f"GPU-{model}-{index}",
+        index=index,
+        vendor=Vendor.NVIDIA,
+        model=model,
+        memory_mib=81920,
+        resource="nvidia.com/gpu",
+        **extra,
+    )
+
+
+def node(name: str, site: str, kind: str, *devices: Device) -> NodeDevices:
+    return NodeDevices(name, site, kind, NodeInventory(devices=devices))
+
+
+A100_MIG = gpu(
+    "A100-80GB",
+    mig_enabled=True,
+    partitions=(
+        Partition(id="MIG-a", profile="3g.40gb", start=0, slices=4, milli=428, memory_mib=40000),
+        Partition(id="MIG-b", profile="1g.10gb", start=4, slices=1, milli=142, memory_mib=9800),
+    ),
+)
+T4_SHARED = Device(
+    id="GPU-t4",
+    index=0,
+    vendor=Vendor.NVIDIA,
+    model="T4",
+    memory_mib=15360,
+    resource="nvidia.com/gpu",
+    share_replicas=4,
+)
+NODES = [
+    node("h100-0", "central", "central", *(gpu(index=i) for i in range(8))),
+    node("a100-0", "central", "central", A100_MIG),
+    node("t4-0", "edge-east", "edge", T4_SHARED),
+]
+
+
+def q(name: str = "research", **spec: Any) -> Queue:
+    parsed = parse_object(queue(name, **{"namespaces": ["research"], **spec}))
+    assert isinstance(parsed, Queue)
+    return parsed
+
+
+def cluster(**extra: Any) -> Cluster:
+    base: dict[str, Any] = {
+        "queues": {"org": q("org", parent=None, namespaces=[]), "research": q()},
+        "pools": {
+            "mig": DevicePoolSpec.model_validate(
+                {"vendor": "nvidia", "sharing": {"mode": "MIG", "migProfiles": ["3g.40gb"]}}
+            )
+        },
+        "nodes": NODES,
+    }
+    base.update(extra)
+    return Cluster(**base)
+
+
+def job(**spec: Any) -> AIJob:
+    parsed = parse_object(aijob(**spec))
+    assert isinstance(parsed, AIJob)
+    return parsed
+
+
+def devices(**request: Any) -> list[dict[str, Any]]:
+    return [task(replicas=1, devices=request)]
+
+
+@pytest.mark.parametrize(
+    ("spec", "complaint"),
+    [
+        ({"queue": "nope"}, "spec.queue: queue 'nope' does not exist"),
+        ({"queue": "org"}, "does not serve namespace 'research'"),
+        (
+            {"tasks": devices(pool="missing", vendor="nvidia")},
+            "spec.tasks[0].devices.pool: DevicePool 'missing'",
+        ),
+        (
+            {"tasks": devices(pool="mig", sharing={"mode": "MIG", "migProfile": "1g.10gb"})},
+            "does not offer 1g.10gb",
+        ),
+        ({"tasks": devices(pool="mig", vendor="nvidia")}, "hands out MIG devices, not Whole"),
+        (
+            {"tasks": devices(vendor="nvidia", model="H100-80GB", count=16)},
+            "no node could ever provide 16 x nvidia H100-80GB",
+        ),
+        ({"tasks": devices(vendor="huawei", model="Ascend910B", count=1)}, "spec.tasks[0].devices: no node"),
+        (
+            {"placement": {"siteKind": "Edge"}, "tasks": devices(vendor="nvidia", model="H100-80GB")},
+            "in edge sites",
+        ),
+        (
+            {
+                "tasks": devices(
+                    vendor="nvidia", sharing={"mode": "Fraction", "fraction": 0.5, "memory": "20Gi"}
+                )
+            },
+            "share",
+        ),
+    ],
+)
+def test_jobs_that_the_cluster_cannot_serve_are_rejected_naming_the_field(
+    spec: dict[str, Any], complaint: str
+) -> None:
+    problems = check_aijob(job(**spec), cluster())
+    assert any(complaint in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"tasks": devices(vendor="nvidia", model="H100-80GB", count=8)},
+        {"tasks": devices(pool="mig", sharing={"mode": "MIG", "migProfile": "3g.40gb"})},
+        {
+            "placement": {"siteKind": "Edge"},
+            "tasks": devices(vendor="nvidia", sharing={"mode": "Fraction", "fraction": 0.5}),
+        },
+        {"tasks": [task(replicas=3, devices=None)]},
+    ],
+)
+def test_jobs_the_cluster_can_serve_pass(spec: dict[str, Any]) -> None:
+    assert check_aijob(job(**spec), cluster()) == []
+
+
+def test_the_queue_defaults_from_the_namespace() -> None:
+    assert default_queue("research", cluster()) == "research"
+    assert default_queue("elsewhere", cluster()) is None
+
+
+def test_a_queue_whose_parent_is_missing_or_makes_a_cycle_is_rejected() -> None:
+    assert "does not exist" in check_queue(q("x", parent="ghost"), cluster())[0]
+    looped = cluster(queues={"a": q("a", parent="b"), "b": q("b", parent="a")})
+    assert any("cycle" in p for p in check_queue(q("a", parent="b"), looped))
+
+
+def test_children_may_not_be_promised_more_than_the_parent_owns() -> None:
+    greedy = q("greedy", quotas=[{"resource": "nvidia.com/gpu", "nominal": 12}])
+    problems = check_queue(
+        greedy,
+        cluster(
+            queues={
+                "org": q("org", parent=None, quotas=[{"resource": "nvidia.com/gpu", "nominal": 16}]),
+                "research": q(),
+            }
+        ),
+    )
+    assert any("promised 20 nvidia.com/gpu" in p for p in problems), problems
+    fine = q("fine", quotas=[{"resource": "nvidia.com/gpu", "nominal": 8}])
+    assert (
+        check_queue(
+            fine,
+            cluster(
+                queues={
+                    "org": q("org", parent=None, quotas=[{"resource": "nvidia.com/gpu", "nominal": 16}]),
+                    "research": q(),
+                }
+            ),
+        )
+        == []
+    )
