@@ -95,15 +95,19 @@ def validate(
 
 def _mount_components() -> None:
     # Each component owns its sub-command; importing them here keeps one `motherboard` entry point.
+    from motherboard.demo.cli import demo
     from motherboard.devcluster.cli import app as dev_cluster_app
     from motherboard.deviceplugin.cli import app as device_plugin_app
     from motherboard.operator.cli import app as operator_app
+    from motherboard.scheduler.service.cli import app as scheduler_app
     from motherboard.scheduler.simulate.cli import app as simulate_app
 
     app.add_typer(dev_cluster_app, name="dev-cluster")
     app.add_typer(operator_app, name="operator")
     app.add_typer(device_plugin_app, name="device-plugin")
+    app.add_typer(scheduler_app, name="scheduler")
     app.add_typer(simulate_app, name="simulate")
+    app.command("demo")(demo)
 
 
 _mount_components()

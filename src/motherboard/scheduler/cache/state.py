@@ -8,7 +8,7 @@ Strings (models, sites, racks, domains, partition profiles) are interned in a :c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 from numpy.typing import NDArray
@@ -120,7 +120,10 @@ class ClusterState:
         new.__dict__ = dict(self.__dict__)  # dataclasses.replace re-runs __init__: too slow once per cycle
         for name in MUTABLE:
             setattr(new, name, getattr(self, name).copy())
-        new.partitions = replace(self.partitions, free=self.partitions.free.copy())
+        parts = object.__new__(PartitionTable)
+        parts.__dict__ = dict(self.partitions.__dict__)
+        parts.free = self.partitions.free.copy()
+        new.partitions = parts
         return new
 
     def freeze(self) -> ClusterState:

@@ -97,6 +97,10 @@ class PodRequest:
     priority: int = 0
     queue: str = "default"
     labels: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    tolerations: tuple[Toleration, ...] = ()
+    """Taints the pod tolerates (only checked where the placer knows the nodes' taints)."""
+    node_selector: tuple[NodeSelectorTerm, ...] = ()
+    """Required node affinity: the pod fits a node whose labels satisfy any one term (empty: any node)."""
 
     @property
     def gpu_milli(self) -> int:
@@ -122,6 +126,8 @@ class NodeSpec:
     schedulable: bool = True
     share_all: bool = False
     """Treat every healthy non-MIG device as shareable (the simulator's GPU-sharing cluster)."""
+    taints: tuple[Taint, ...] = ()
+    """The node's taints; pods must tolerate the blocking ones."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,3 +150,73 @@ class Placement:
     node: int
     node_name: str
     picks: tuple[DevicePick, ...] = ()
+
+
+# --- node constraints (taints, tolerations, node affinity) ------------------------------------------------
+# Kubernetes semantics in plain values, so the placement plugins stay free of any client type.
+
+BLOCKING_EFFECTS = frozenset({"NoSchedule", "NoExecute"})
+"""Taint effects that keep a pod off a node when not tolerated (``PreferNoSchedule`` only scores)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Taint:
+    """A node taint: pods that do not tolerate it are not placed on the node (for blocking effects)."""
+
+    key: str
+    value: str = ""
+    effect: str = "NoSchedule"
+
+    def __str__(self) -> str:
+        return f"{{{self.key}: {self.value}}}" if self.value else f"{{{self.key}}}"
+
+
+@dataclass(frozen=True, slots=True)
+class Toleration:
+    """A pod toleration; ``operator`` is ``Equal`` or ``Exists``, an empty ``effect`` matches every effect."""
+
+    key: str = ""
+    operator: str = "Equal"
+    value: str = ""
+    effect: str = ""
+
+    def tolerates(self, taint: Taint) -> bool:
+        """Kubernetes' rule: an empty key with ``Exists`` tolerates everything."""
+        if self.effect and self.effect != taint.effect:
+            return False
+        if not self.key:
+            return self.operator == "Exists"
+        if self.key != taint.key:
+            return False
+        return self.operator == "Exists" or self.value == taint.value
+
+
+@dataclass(frozen=True, slots=True)
+class LabelRequirement:
+    """One node-selector expression: ``In``, ``NotIn``, ``Exists``, ``DoesNotExist``, ``Gt``, ``Lt``."""
+
+    key: str
+    operator: str = "In"
+    values: tuple[str, ...] = ()
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        value = labels.get(self.key)
+        if self.operator == "In":
+            return value is not None and value in self.values
+        if self.operator == "NotIn":
+            return value is None or value not in self.values
+        if self.operator == "Exists":
+            return value is not None
+        if self.operator == "DoesNotExist":
+            return value is None
+        if self.operator in ("Gt", "Lt") and value is not None and self.values:
+            try:
+                left, right = int(value), int(self.values[0])
+            except ValueError:
+                return False
+            return left > right if self.operator == "Gt" else left < right
+        return False
+
+
+NodeSelectorTerm = tuple[LabelRequirement, ...]
+"""Requirements that must all hold (AND); a pod's terms are ORed, as in ``nodeSelectorTerms``."""

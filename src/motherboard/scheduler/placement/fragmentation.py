@@ -47,13 +47,19 @@ class Workload:
 
     @classmethod
     def from_pods(
-        cls, pods: Iterable[PodRequest], coverage: float = 0.95, with_memory: bool = False
+        cls,
+        pods: Iterable[PodRequest],
+        coverage: float = 0.95,
+        with_memory: bool = False,
+        by_demand: bool = False,
     ) -> Workload:
         """The most common classes that together cover ``coverage`` of the pods, renormalised.
 
         Rare classes are dropped as the published implementation does (popularity threshold 95 %, one
         class at a time); ties in count are ordered by the larger resource shape first. ``with_memory``
         makes memory part of the class, so a node whose memory is gone counts its idle GPUs as fragmented.
+        ``by_demand`` weights each kept class by its share of the GPU demand instead of the pod count (a
+        class of 8-GPU pods then weighs 8 times a class of 1-GPU pods of the same size).
         """
         counts = Counter(class_key(p, with_memory) for p in pods)
         total = sum(counts.values())
@@ -67,8 +73,12 @@ class Workload:
                 break
             kept.append((key, count))
             covered += count
-        prob = np.array([c for _, c in kept], dtype=np.float64) / covered
-        return cls(tuple(k for k, _ in kept), prob)
+        weight = np.array([c for _, c in kept], dtype=np.float64)
+        if by_demand:
+            weight *= np.array([k[1] * k[2] for k, _ in kept], dtype=np.float64)
+            if weight.sum() == 0:
+                return cls((), np.zeros(0))
+        return cls(tuple(k for k, _ in kept), weight / weight.sum())
 
 
 @dataclass(frozen=True)
@@ -120,11 +130,11 @@ def node_fragmentation(
     ge = gpu_free[:, :, None] >= table.milli[None, None, :]  # (k, slots, classes)
     usable_gpus = ge.sum(axis=1)
     small = np.where(ge, 0, gpu_free[:, :, None]).sum(axis=1)  # idle milli on GPUs too small for the class
+    # ``access`` is False for classes without GPUs: they never use the idle GPUs, so all of it counts.
     fits = (
         (cpu_free[:, None] >= table.cpu[None, :])
         & (usable_gpus >= table.count[None, :])
         & table.access[:, model + 1].T
-        & (table.milli[None, :] > 0)
     )
     if mem_free is not None:
         fits &= mem_free[:, None] >= table.mem[None, :]

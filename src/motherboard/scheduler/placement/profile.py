@@ -16,13 +16,14 @@ pluginArgs:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-PROFILE_DIR = Path(__file__).resolve().parents[4] / "scheduler" / "profiles"
-"""Where the shipped profiles live in a source checkout (``scheduler/profiles/*.yaml``)."""
+PROFILE_PACKAGE = "motherboard.scheduler.profiles"
+"""The package whose ``<name>.yaml`` data files are the shipped profiles (works from a wheel too)."""
 
 
 class ProfileError(ValueError):
@@ -87,9 +88,20 @@ def load_profile(path: str | Path) -> Profile:
     return Profile.from_dict(raw, str(path))
 
 
+def shipped_profiles() -> list[str]:
+    """Names of the profiles shipped with the package."""
+    root = resources.files(PROFILE_PACKAGE)
+    return sorted(p.name.removesuffix(".yaml") for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
 def shipped_profile(name: str = "default") -> Profile:
-    """A profile shipped in ``scheduler/profiles/``."""
-    path = PROFILE_DIR / f"{name}.yaml"
-    if not path.exists():
-        raise ProfileError(f"no shipped profile {name!r} (looked for {path})")
-    return load_profile(path)
+    """A profile shipped as package data (``motherboard/scheduler/profiles/<name>.yaml``)."""
+    source = resources.files(PROFILE_PACKAGE) / f"{name}.yaml"
+    if not source.is_file():
+        known = ", ".join(shipped_profiles()) or "none"
+        raise ProfileError(f"no shipped profile {name!r} (shipped: {known})")
+    try:
+        raw = yaml.safe_load(source.read_text())
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"{PROFILE_PACKAGE}/{name}.yaml: not valid YAML: {exc}") from exc
+    return Profile.from_dict(raw, f"{PROFILE_PACKAGE}/{name}.yaml")

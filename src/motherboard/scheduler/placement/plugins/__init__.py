@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import partial
+
+from motherboard.scheduler.cache.types import NodeSpec
 from motherboard.scheduler.placement.plugins import (
     baselines,
     devicefit,
     fgd,
+    gpufit,
+    nodeaffinity,
     nodesize,
     resources,
     site,
+    taints,
     topology,
+    wastegradient,
 )
 from motherboard.scheduler.placement.registry import Registry
 
 
-def default_registry() -> Registry:
-    """Every in-tree plugin under the name profiles use."""
+def default_registry(nodes: Mapping[str, NodeSpec] | None = None) -> Registry:
+    """Every in-tree plugin under the name profiles use.
+
+    ``nodes`` (name → spec, kept current by the Kubernetes adapter) feeds the plugins that need node facts
+    the state arrays do not hold (taints, arbitrary labels); without it they admit every node.
+    """
     return Registry(
         {
             "resources-fit": resources.make,
@@ -29,6 +41,10 @@ def default_registry() -> Registry:
             "random": baselines.make_random,
             "spread": baselines.make_spread,
             "node-size": nodesize.make,
+            "gpu-fit": gpufit.make,
+            "waste-gradient": wastegradient.make,
+            "taints": partial(taints.make, nodes=nodes),
+            "node-affinity": partial(nodeaffinity.make, nodes=nodes),
         }
     )
 

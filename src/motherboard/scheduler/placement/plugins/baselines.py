@@ -57,32 +57,34 @@ class DotProduct:
 
 
 class GpuPacking:
-    """Prefer shared GPUs, then free GPUs on used nodes, then empty nodes (the artefact's GpuPacking)."""
+    """Prefer shared GPUs, then free GPUs on used nodes, then empty nodes (the artefact's GpuPacking).
+
+    As published: a pod without GPUs scores 0 everywhere (the tie-break order decides); otherwise, walking
+    the node's GPUs from the least free up and taking those that fit, a node scores
+    ``max(100 − Σ free% / 10, 50)`` when only shared GPUs are used, ``max(50 − whole GPUs used, 33)`` when
+    whole free GPUs are needed, and ``max(33 − free GPUs, free GPUs)`` when every GPU on it is free.
+    """
 
     name = "packing"
 
     def score(self, state: CycleState, pod: PodRequest, snap: Snapshot, nodes: Nodes) -> Scores:
+        req = pod.devices
+        if req is None:
+            return np.zeros(len(nodes))
         free = snap.state.dev_milli_free[nodes]
         count = snap.state.dev_count[nodes]
         fully_free = (free == WHOLE_MILLI).sum(axis=1)
-        out = np.zeros(len(nodes))
         empty = fully_free == count
-        out[empty] = np.maximum(100 // 3 - fully_free[empty], fully_free[empty])
-        req = pod.devices
-        if req is None:
-            return out
-        milli, want = req.milli, req.count
-        for i in np.flatnonzero(~empty):
-            row = free[i]
-            order = np.argsort(row, kind="stable")
-            chosen = [g for g in order if row[g] >= milli][:want]
-            whole = sum(1 for g in chosen if row[g] == WHOLE_MILLI)
-            if whole:
-                out[i] = max(50 - whole, 100 // 3)
-            else:
-                ratio = sum(int(row[g]) * 100 // WHOLE_MILLI for g in chosen)
-                out[i] = max(100 - ratio // 10, 50)
-        return out
+        # Least free first (stable, so equal GPUs go by index), then the first ``count`` that fit.
+        ordered = np.sort(free, axis=1, kind="stable")
+        fits = ordered >= req.milli
+        chosen = fits & (np.cumsum(fits, axis=1) <= req.count)
+        whole = (chosen & (ordered == WHOLE_MILLI)).sum(axis=1)
+        ratio = np.where(chosen, ordered * 100 // WHOLE_MILLI, 0).sum(axis=1)
+        out = np.where(whole > 0, np.maximum(50 - whole, 100 // 3), np.maximum(100 - ratio // 10, 50))
+        out = np.where(empty, np.maximum(100 // 3 - fully_free, fully_free), out)
+        scores: Scores = out.astype(np.float64)
+        return scores
 
 
 class RandomScore:

@@ -51,9 +51,20 @@ class FragmentationGradient:
     """The FGD scorer and device selector."""
 
     def __init__(
-        self, workload: Workload, *, quantise: bool, memory: bool = False, name: str = "fgd"
+        self,
+        workload: Workload,
+        *,
+        quantise: bool,
+        memory: bool = False,
+        name: str = "fgd",
+        scale: float = 1000.0,
+        tight_gpu: bool = False,
+        shares: bool = True,
     ) -> None:
         self.name = name
+        self._shares = shares
+        self._scale_milli = scale
+        self._tight = tight_gpu
         self._memory = memory
         self._workload = workload
         self._quantise = quantise
@@ -63,6 +74,8 @@ class FragmentationGradient:
         self._classes: dict[tuple[object, ...], _ClassScores] = {}
 
     def score(self, state: CycleState, pod: PodRequest, snap: Snapshot, nodes: Nodes) -> Scores:
+        if not self._shares and pod.devices is not None and pod.devices.kind is DeviceKind.FRACTION:
+            return np.zeros(len(nodes))  # GPU shares are left to another scorer
         entry = self._fresh(state, pod, snap, nodes)
         return entry.score[nodes]
 
@@ -110,24 +123,25 @@ class FragmentationGradient:
         gpu_free = s.dev_milli_free[rows]
         model = s.dev_model[rows, 0].astype(np.int64)
         mem = s.mem_free[rows] if self._memory else np.zeros(len(rows), dtype=np.int64)
-        packed = np.column_stack([gpu_free, s.cpu_free[rows], model, mem, usable])
+        inverse: I64 | None = None
         if len(rows) > DEDUP_ABOVE:
             # Identical node states score identically: on a cold cache compute each distinct state once.
-            uniq, inverse = np.unique(packed, axis=0, return_inverse=True)
+            packed = np.column_stack([gpu_free, s.cpu_free[rows], model, mem, usable])
+            uniq, inverse = _unique_rows(packed)
+            width = gpu_free.shape[1]
+            u_free, u_cpu, u_model, u_mem = (
+                uniq[:, :width],
+                uniq[:, width],
+                uniq[:, width + 1],
+                uniq[:, width + 2],
+            )
+            u_usable = uniq[:, width + 3 :].astype(np.bool_)
         else:
-            uniq, inverse = packed, np.arange(len(rows))
-        width = gpu_free.shape[1]
-        u_free, u_cpu, u_model, u_mem = (
-            uniq[:, :width],
-            uniq[:, width],
-            uniq[:, width + 1],
-            uniq[:, width + 2],
-        )
-        u_usable = uniq[:, width + 3 :].astype(np.bool_)
+            u_free, u_cpu, u_model, u_mem, u_usable = gpu_free, s.cpu_free[rows], model, mem, usable
         cpu_after = u_cpu - pod.cpu_milli
         mem_after = u_mem - (pod.memory_mib if self._memory else 0)
         req = pod.devices
-        gpu = np.full(len(uniq), -1, dtype=np.int64)
+        gpu = np.full(len(u_free), -1, dtype=np.int64)
         if req is not None and req.kind is DeviceKind.FRACTION:
             score, gpu = self._share_scores(u_free, u_cpu, u_mem, u_model, u_usable, req.milli, pod, table)
         else:
@@ -143,9 +157,10 @@ class FragmentationGradient:
                 table,
                 np.concatenate([u_mem, mem_after]),
             )
-            k = len(uniq)
+            k = len(u_free)
             score = self._scale(frag[:k] - frag[k:])
-        inverse = inverse.reshape(-1)
+        if inverse is None:
+            return score, gpu
         return score[inverse], gpu[inverse]
 
     def _share_scores(
@@ -173,13 +188,18 @@ class FragmentationGradient:
         before, frag = frag[:k], frag[k:]
         grid = np.full((k, width), -np.inf)
         grid[cand_row, cand_gpu] = self._scale(before[cand_row] - frag)
-        best = grid.argmax(axis=1)  # the lowest GPU index among equal scores, as published
+        if self._tight:
+            # Among the GPUs with the best score, the one the share fills most exactly.
+            gap = np.where(np.isfinite(grid), free - milli, 0)
+            best = np.where(grid == grid.max(axis=1, keepdims=True), -gap, -np.inf).argmax(axis=1)
+        else:
+            best = grid.argmax(axis=1)  # the lowest GPU index among equal scores, as published
         return grid[np.arange(k), best], np.where(np.isfinite(grid.max(axis=1)), best, -1)
 
     def _scale(self, delta: NDArray[np.float64]) -> NDArray[np.float64]:
         if not self._quantise:
             return delta
-        return np.trunc(100.0 / (1.0 + np.exp(-delta / 1000.0)))
+        return np.trunc(100.0 / (1.0 + np.exp(-delta / self._scale_milli)))
 
     @staticmethod
     def _usable(state: CycleState, pod: PodRequest, snap: Snapshot) -> NDArray[np.bool_]:
@@ -192,11 +212,41 @@ class FragmentationGradient:
         return usable  # type: ignore[no-any-return]
 
 
+_HASH = np.random.default_rng(0x5EED).integers(1, 2**62, size=64, dtype=np.int64) | 1
+
+
+def _unique_rows(rows: I64) -> tuple[I64, I64]:
+    """``np.unique(rows, axis=0, return_inverse=True)`` without its slow row sort: rows are hashed to one
+    int64 each (wrapping multiply-add), unique on the hashes, and checked; a collision falls back."""
+    width = rows.shape[1]
+    mult = _HASH[:width] if width <= len(_HASH) else None
+    if mult is not None:
+        with np.errstate(over="ignore"):
+            keys = rows @ mult
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        uniq = rows[first]
+        if np.array_equal(uniq[inverse.reshape(-1)], rows):
+            return uniq, inverse.reshape(-1)
+    uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
+    return uniq, inverse.reshape(-1)
+
+
 def make_fgd(args: Mapping[str, Any], ctx: PluginContext) -> FragmentationGradient:
     memory = bool(args.get("memory", False))
-    workload = Workload.from_pods(ctx.workload, float(args.get("coverage", 0.95)), with_memory=memory)
+    workload = Workload.from_pods(
+        ctx.workload,
+        float(args.get("coverage", 0.95)),
+        with_memory=memory,
+        by_demand=args.get("weighting", "count") == "demand",
+    )
     return FragmentationGradient(
-        workload, quantise=bool(args.get("quantise", True)), memory=memory, name="fgd"
+        workload,
+        quantise=bool(args.get("quantise", True)),
+        memory=memory,
+        name="fgd",
+        scale=float(args.get("scale", 1000.0)),
+        tight_gpu=args.get("gpu", "index") == "tight",
+        shares=bool(args.get("shares", True)),
     )
 
 

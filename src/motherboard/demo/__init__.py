@@ -1,0 +1,1 @@
+"""``motherboard demo``: the local cluster, the operator, the scheduler and the examples, watched live."""

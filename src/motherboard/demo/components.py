@@ -1,0 +1,79 @@
+"""Start and stop Motherboard's own processes (operator, scheduler) next to the local cluster."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Component:
+    """One ``motherboard <name> run`` process, its log file and its ports."""
+
+    name: str
+    argv: list[str]
+    log: Path
+    ports: dict[str, int] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+    _log_handle: IO[bytes] | None = None
+
+    def start(self) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        self._log_handle = self.log.open("ab")
+        # A session of its own: Ctrl-C in the demo's terminal reaches the demo, which stops us in order.
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "motherboard.cli", *self.argv],
+            stdout=self._log_handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        if self._log_handle is not None:
+            self._log_handle.close()
+
+    def tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def operator(kubeconfig: Path, log_dir: Path) -> Component:
+    ports = {"metrics": free_port(), "health": free_port(), "webhook": free_port()}
+    argv = [
+        "operator", "run", f"--kubeconfig={kubeconfig}", f"--metrics-port={ports['metrics']}",
+        f"--health-port={ports['health']}", f"--webhook-port={ports['webhook']}",
+    ]  # fmt: skip
+    return Component("operator", argv, log_dir / "operator.log", ports)
+
+
+def scheduler(kubeconfig: Path, log_dir: Path) -> Component:
+    ports = {"metrics": free_port(), "health": free_port()}
+    argv = [
+        "scheduler", "run", f"--kubeconfig={kubeconfig}", f"--metrics-port={ports['metrics']}",
+        f"--health-port={ports['health']}", "--no-leader-elect",
+    ]  # fmt: skip
+    return Component("scheduler", argv, log_dir / "scheduler.log", ports)

@@ -1,0 +1,168 @@
+"""The demo as a numbered story: cluster, CRDs, components, examples, live view, clean stop."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+from rich.console import Console
+from rich.live import Live
+
+from motherboard.api import crdgen
+from motherboard.api.constants import GROUP, VERSION
+from motherboard.api.v1alpha1 import KINDS
+from motherboard.demo import components
+from motherboard.demo.view import dashboard
+from motherboard.devcluster.build import ensure_binaries
+from motherboard.devcluster.cluster import DevCluster
+from motherboard.devcluster.fakenodes import api_client
+from motherboard.devcluster.profile import ClusterProfile
+
+DONE_PHASES = {"Succeeded", "Failed"}
+
+
+class DemoError(RuntimeError):
+    """A step of the demo failed; the message says which and where its log is."""
+
+
+def wait(what: str, check: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise DemoError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.5)
+
+
+def finished(jobs: list[dict[str, Any]]) -> bool:
+    """Every batch job done, every inference job serving."""
+
+    def done(job: dict[str, Any]) -> bool:
+        phase = (job.get("status") or {}).get("phase")
+        return phase == "Running" if job["spec"].get("type") == "Inference" else phase in DONE_PHASES
+
+    return bool(jobs) and all(done(job) for job in jobs)
+
+
+class Demo:
+    def __init__(self, console: Console, profile: Path, examples: Path, state_dir: Path | None) -> None:
+        self.console, self.profile, self.examples = console, profile, examples
+        self.dev = DevCluster(state_dir)
+        self.parts: list[components.Component] = []
+
+    def log(self, message: str) -> None:
+        self.console.print(f"  [dim]{message}[/]", highlight=False)
+
+    def run(self, watch_seconds: float) -> None:
+        console = self.console
+        # 1. The control plane: binaries built once into the cache, then started (or reused).
+        console.rule("[bold]1. Local Kubernetes control plane")
+        bins = ensure_binaries(self.log)
+        started = time.monotonic()
+        result = self.dev.up(ClusterProfile.load(self.profile), reuse=True, progress=self.log, bins=bins)
+        verb = "reused" if result.reused else "started"
+        console.print(f"  {verb} in {time.monotonic() - started:.1f}s, {result.nodes} kwok nodes")
+        self.kubectl = [str(bins.kubectl), f"--kubeconfig={self.dev.kubeconfig}"]
+        # 2. The API: CRDs generated from the models, applied server-side.
+        console.rule("[bold]2. CRDs (AIJob, DevicePool, Queue)")
+        self._kubectl(
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            "-",
+            stdin="---\n".join(crdgen.render(kind) for kind in KINDS),
+        )
+        self._kubectl(
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd",
+            "-l",
+            "app.kubernetes.io/part-of=motherboard",
+        )
+        # 3. Motherboard's own processes.
+        console.rule("[bold]3. Operator (with its admission webhook) and scheduler")
+        logs = self.dev.dir / "logs"
+        self.parts = [
+            components.operator(self.dev.kubeconfig, logs),
+            components.scheduler(self.dev.kubeconfig, logs),
+        ]
+        for part in self.parts:
+            part.start()
+            console.print(f"  {part.name}: pid {part.proc.pid if part.proc else '?'}, log {part.log}")
+        wait("the operator's webhook", self._webhook_serving, 90)
+        self._check_alive()
+        # 4. The examples: tenants, pools and jobs.
+        console.rule("[bold]4. Examples")
+        out = self._kubectl("apply", "-f", str(self.examples)) or ""
+        for line in out.splitlines():
+            self.log(line)
+        # 5. Watch them go Queued → Running → Succeeded.
+        console.rule("[bold]5. Live status (Ctrl-C to stop)")
+        self._watch(watch_seconds)
+
+    def _watch(self, watch_seconds: float) -> None:
+        api = client.CustomObjectsApi(api_client(self.dev.kubeconfig))
+        deadline = time.monotonic() + watch_seconds
+        with Live(console=self.console, refresh_per_second=2, transient=False) as live:
+            while True:
+                jobs = self._items(api, "aijobs")
+                queues = self._items(api, "queues")
+                pools = self._items(api, "devicepools")
+                left = max(0, int(deadline - time.monotonic()))
+                live.update(dashboard(jobs, queues, pools, f"refreshing every second; {left}s left"))
+                self._check_alive()
+                if finished(jobs) or time.monotonic() > deadline:
+                    break
+                time.sleep(1)
+
+    @staticmethod
+    def _items(api: client.CustomObjectsApi, plural: str) -> list[dict[str, Any]]:
+        listed: Any = api.list_cluster_custom_object(GROUP, VERSION, plural)
+        items: list[dict[str, Any]] = listed["items"]
+        return items
+
+    def _webhook_serving(self) -> bool:
+        probe = '{"apiVersion": "motherboard.io/v1alpha1", "kind": "Queue", "metadata": {"name": "probe"}}'
+        return self._kubectl("create", "--dry-run=server", "-f", "-", stdin=probe, check=False) is not None
+
+    def _check_alive(self) -> None:
+        for part in self.parts:
+            if not part.alive():
+                raise DemoError(f"the {part.name} stopped; last lines of {part.log}:\n{part.tail()}")
+
+    def _kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> str | None:
+        result = subprocess.run(
+            [*self.kubectl, *args], check=False, input=stdin, capture_output=True, text=True, timeout=120
+        )
+        if result.returncode != 0:
+            if check:
+                raise DemoError(f"kubectl {' '.join(args[:2])} failed: {result.stderr.strip()}")
+            return None
+        return result.stdout
+
+    def stop(self) -> None:
+        for part in reversed(self.parts):
+            part.stop()
+
+    def next_steps(self) -> None:
+        ports = {p.name: p.ports for p in self.parts}
+        console = self.console
+        console.rule("[bold]Next")
+        console.print(f"  export KUBECONFIG={self.dev.kubeconfig}")
+        console.print("  kubectl get aij,dp,mbq -A            # jobs, pools, queues at a glance")
+        console.print("  kubectl describe aij -n research llama-finetune")
+        if ports:
+            console.print(
+                f"  metrics (while running): operator http://127.0.0.1:{ports['operator']['metrics']}/metrics, "
+                f"scheduler http://127.0.0.1:{ports['scheduler']['metrics']}/metrics"
+            )
+        console.print(f"  logs: {self.dev.dir / 'logs'}")
+        console.print(
+            "  the cluster keeps running: `make demo` again starts in seconds; "
+            "`motherboard dev-cluster down` stops it"
+        )

@@ -1,0 +1,214 @@
+"""The scheduling cycle as a story: heads → admit → place gang → assume → hand over for binding.
+
+Pure: it reads and writes the scheduler core (queues, quota tree, cluster cache) and returns *actions* —
+bind this gang, evict these victims, tell these pods why they wait — that the Kubernetes adapter
+(:mod:`motherboard.scheduler.service`) carries out. A gang is placed in one transaction, so it is assumed
+whole or not at all; the adapter forgets it again if binding fails.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from motherboard.api.assignment import DeviceAssignment
+from motherboard.scheduler.admission import Admit, Decision, Preempt, QuotaTree, Victim, Wait, Workload
+from motherboard.scheduler.admission import admit_heads as _admit_heads
+from motherboard.scheduler.cache import ClusterCache, Placement, PodRequest, Transaction, device_assignment
+from motherboard.scheduler.placement import Placer, Status
+from motherboard.scheduler.queueing import QueueManager
+
+NO_QUEUE = "~unqueued"
+"""The queue of pods that name no Queue and whose namespace no Queue serves: placed without quota (there is
+no tenant to charge), still in priority order. Not a valid Queue name, so it never collides with one."""
+
+
+class Gangs(Protocol):
+    """What the cycle asks the adapter about pods (the adapter's watch state)."""
+
+    def members(self, key: str) -> Sequence[PodRequest]:
+        """The pending pods of workload ``key`` now, or nothing if it is no longer complete."""
+        ...
+
+    def pods_of(self, key: str) -> Sequence[str]:
+        """The cache names of the pods an admitted workload holds (preemption victims)."""
+        ...
+
+    def any_alive(self, pods: Sequence[str]) -> bool:
+        """Whether any of these pods still exists (victims not gone yet)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A preemptor's placements, assumed in the cache while its victims leave."""
+
+    placements: tuple[Placement, ...]
+    victims: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Bind:
+    """A gang placed and assumed: write its assignments, then bind every pod."""
+
+    workload: Workload
+    placements: tuple[Placement, ...]
+    assignments: tuple[DeviceAssignment, ...]
+
+
+@dataclass(frozen=True)
+class Evict:
+    """Victims to evict for ``preemptor``; ``nominated`` is where it goes once they are gone (reserved)."""
+
+    preemptor: Workload
+    victims: tuple[Victim, ...]
+    victim_pods: tuple[str, ...]
+    nominated: tuple[Placement, ...]
+    message: str
+
+
+@dataclass(frozen=True)
+class Pending:
+    """The workload waits; its pods should say ``message`` (PodScheduled=False, reason Unschedulable)."""
+
+    workload: Workload
+    message: str
+
+
+Action = Bind | Evict | Pending
+
+
+@dataclass
+class CycleResult:
+    actions: list[Action] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Time spent per extension point (``heads``, ``admit``, ``place``), for the latency histograms."""
+
+    def _add(self, point: str, since: float) -> float:
+        now = time.perf_counter()
+        self.seconds[point] = self.seconds.get(point, 0.0) + now - since
+        return now
+
+
+@dataclass
+class Cycle:
+    """One scheduler's core state and the cycle that runs over it."""
+
+    queues: QueueManager
+    tree: QuotaTree
+    cache: ClusterCache
+    placer: Placer
+    gangs: Gangs
+    reserved: dict[str, Reservation] = field(default_factory=dict)
+    """Preemptors' placements, assumed while their victims leave, so nobody else takes the devices."""
+
+    def run(self, now: float | None = None, limit: int = 256) -> CycleResult:
+        """Schedule up to ``limit`` workloads; returns what the adapter must do."""
+        result, taken = CycleResult(), 0
+        while taken < limit:
+            # 1. Heads: one ready workload per queue, highest priority first (parked ones wait their backoff).
+            t = time.perf_counter()
+            heads = self.queues.heads(now)
+            t = result._add("heads", t)
+            if not heads:
+                break
+            taken += len(heads)
+            # 2. Admit against the quota tree in fair-share order; admitted workloads are assumed in it.
+            decisions = self._admit(heads)
+            result._add("admit", t)
+            for decision in decisions:
+                # 3.–4. Place each admitted gang in a transaction and assume it; or preempt, or wait.
+                t = time.perf_counter()
+                action = self._step(decision, now)
+                result._add("place", t)
+                if action is not None:
+                    result.actions.append(action)
+        return result
+
+    def _admit(self, heads: list[Workload]) -> list[Decision]:
+        unqueued = [Admit(w) for w in heads if w.queue == NO_QUEUE]
+        return [*unqueued, *_admit_heads(self.tree, [w for w in heads if w.queue != NO_QUEUE])]
+
+    def _step(self, decision: Decision, now: float | None) -> Action | None:
+        workload = decision.workload
+        pods = self.gangs.members(workload.key)
+        if not pods:  # a member left since the workload was queued: the adapter re-queues it when complete
+            self._release(workload)
+            return None
+        if isinstance(decision, Wait):
+            self.queues.requeue(workload, now)
+            return Pending(workload, decision.message)
+        if isinstance(decision, Preempt):
+            return self._preempt(decision, pods, now)
+        return self._place(workload, pods, now)
+
+    def _place(self, workload: Workload, pods: Sequence[PodRequest], now: float | None) -> Action:
+        reserved = self.reserved.get(workload.key)
+        if reserved is not None and [p.pod.name for p in reserved.placements] == [p.name for p in pods]:
+            if self.gangs.any_alive(reserved.victims):  # binding now would share devices with a victim
+                self._release(workload)
+                self.queues.requeue(workload, now)
+                return Pending(workload, "waiting for preempted pods to terminate")
+            del self.reserved[workload.key]
+            self.queues.delete(workload.key)
+            return self._bind(workload, reserved.placements)  # already assumed when its victims were chosen
+        if reserved is not None:  # the gang changed since: place it afresh
+            self._forget(self.reserved.pop(workload.key).placements)
+        txn = Transaction(self.cache)
+        outcome = self.placer.place_gang(pods, txn)
+        if not outcome.ok:
+            txn.discard()
+            self._release(workload)
+            self.queues.requeue(workload, now)
+            return Pending(workload, gang_message(pods, outcome.status))
+        txn.commit()
+        self.queues.delete(workload.key)
+        return self._bind(workload, outcome.placements)
+
+    def _preempt(self, decision: Preempt, pods: Sequence[PodRequest], now: float | None) -> Action:
+        # Evict only if the preemptor then fits somewhere: evicting for nothing would only lose work.
+        workload = decision.workload
+        if workload.key in self.reserved:  # it needs more than last time: start over
+            self._forget(self.reserved.pop(workload.key).placements)
+        victim_pods = tuple(n for v in decision.victims for n in self.gangs.pods_of(v.workload.key))
+        txn = Transaction(self.cache)
+        for name in victim_pods:
+            if self.cache.placement(name) is not None:
+                txn.evict(name)
+        outcome = self.placer.place_gang(pods, txn)
+        self.queues.requeue(workload, now)
+        if not outcome.ok:
+            txn.discard()
+            return Pending(
+                workload, f"{decision.reason}, but it would still not fit: {outcome.status.message}"
+            )
+        txn.commit()  # victims leave the cache, the preemptor's placements are reserved in it
+        for victim in decision.victims:
+            self.tree.forget(victim.workload.key)
+        self.reserved[workload.key] = Reservation(outcome.placements, victim_pods)
+        return Evict(workload, decision.victims, victim_pods, outcome.placements, decision.reason)
+
+    def _bind(self, workload: Workload, placements: tuple[Placement, ...]) -> Bind:
+        state = self.cache.live_state  # device ids are static: any state of this cache names them alike
+        return Bind(workload, placements, tuple(device_assignment(state, p) for p in placements))
+
+    def _release(self, workload: Workload) -> None:
+        if workload.queue != NO_QUEUE:
+            self.tree.forget(workload.key)
+
+    def _forget(self, placements: Sequence[Placement]) -> None:
+        for placement in placements:
+            if self.cache.placement(placement.pod.name) is not None:
+                self.cache.forget(placement.pod.name)
+
+
+def gang_message(pods: Sequence[PodRequest], status: Status) -> str:
+    """Why a gang does not fit, saying how many of its pods did ("gang needs 8 but 5 fit: …")."""
+    for i, pod in enumerate(pods):
+        prefix = f"pod {pod.name}: "
+        if status.message.startswith(prefix):
+            reason = status.message[len(prefix) :]
+            return reason if len(pods) == 1 else f"gang needs {len(pods)} pods but {i} fit: {reason}"
+    return f"gang of {len(pods)} pods does not fit: {status.message}"

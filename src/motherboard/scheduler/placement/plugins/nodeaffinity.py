@@ -1,0 +1,63 @@
+"""Required node affinity (``nodeSelector`` and ``requiredDuringSchedulingIgnoredDuringExecution``).
+
+A pod's terms are ORed and each term's requirements ANDed, as in Kubernetes. Node labels are read from
+``nodes`` (name → :class:`NodeSpec`, kept by the Kubernetes adapter): the snapshot's arrays intern only
+the labels placement scores on. Without ``nodes`` (the simulator) every node passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from motherboard.scheduler.cache.snapshot import Snapshot
+from motherboard.scheduler.cache.types import NodeSelectorTerm, NodeSpec, PodRequest
+from motherboard.scheduler.placement.framework import CycleState, FilterPlugin, PluginContext, Rejection
+
+_CACHE_LIMIT = 256
+REASON = "node(s) didn't match Pod's node affinity/selector"
+"""kube-scheduler's wording, so operators recognise it."""
+
+
+class NodeAffinity:
+    """Rejects nodes whose labels satisfy none of the pod's node-selector terms."""
+
+    name = "node-affinity"
+
+    def __init__(self, nodes: Mapping[str, NodeSpec] | None = None) -> None:
+        self._nodes = nodes
+        self._cache: dict[tuple[NodeSelectorTerm, ...], tuple[tuple[str, ...], list[Rejection]]] = {}
+
+    def filter(self, state: CycleState, pod: PodRequest, snap: Snapshot) -> list[Rejection]:
+        if self._nodes is None or not pod.node_selector:
+            return []
+        names = snap.state.names
+        hit = self._cache.get(pod.node_selector)
+        if hit is not None and hit[0] is names:
+            return hit[1]
+        if len(self._cache) > _CACHE_LIMIT:
+            self._cache.clear()
+        mask = np.array(
+            [not matches(self._nodes.get(name), pod.node_selector) for name in names], dtype=np.bool_
+        )
+        rejections = [Rejection(REASON, mask, unresolvable=True)] if mask.any() else []
+        self._cache[pod.node_selector] = (names, rejections)
+        return rejections
+
+
+def matches(node: NodeSpec | None, terms: tuple[NodeSelectorTerm, ...]) -> bool:
+    """Whether ``node``'s labels satisfy any one of ``terms`` (an unknown node matches nothing)."""
+    if node is None:
+        return False
+    return any(all(req.matches(node.labels) for req in term) for term in terms)
+
+
+def make(
+    args: Mapping[str, Any], ctx: PluginContext, nodes: Mapping[str, NodeSpec] | None = None
+) -> NodeAffinity:
+    return NodeAffinity(nodes)
+
+
+_f: FilterPlugin = NodeAffinity()

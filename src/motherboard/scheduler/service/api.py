@@ -1,0 +1,123 @@
+"""The few API calls the scheduler makes, as plain JSON over the shared client, with a QPS limit.
+
+Each call is one request: no model objects are built or parsed on the hot path (the answers of bind and
+patch are read only for their status). ``Throttle`` caps the request rate (``--qps``, 0: unlimited) and
+the number in flight (``--concurrency``), so a burst of bindings cannot starve the watches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from motherboard.api.constants import SCHEDULER_NAME
+from motherboard.kube import Kube
+from motherboard.kube.client import STRATEGIC_MERGE_PATCH
+
+Obj = dict[str, Any]
+
+
+class Throttle:
+    """A token bucket (``qps``, burst ``qps``) plus a cap on concurrent calls."""
+
+    def __init__(self, qps: float, concurrency: int) -> None:
+        self.qps = qps
+        self._slots = asyncio.Semaphore(concurrency)
+        self._tokens = max(qps, 1.0)
+        self._stamp = time.monotonic()
+
+    async def __aenter__(self) -> None:
+        await self._slots.acquire()
+        if self.qps <= 0:
+            return
+        while True:
+            now = time.monotonic()
+            self._tokens = min(self.qps, self._tokens + (now - self._stamp) * self.qps)
+            self._stamp = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return
+            await asyncio.sleep((1 - self._tokens) / self.qps)
+
+    async def __aexit__(self, *_: object) -> None:
+        self._slots.release()
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class SchedulerApi:
+    """Annotate, bind, explain, evict: what the scheduler writes, and nothing else."""
+
+    def __init__(self, kube: Kube, throttle: Throttle, identity: str) -> None:
+        self.kube, self.throttle, self.identity = kube, throttle, identity
+
+    def _pod(self, ns: str, name: str, sub: str = "") -> str:
+        return f"/api/v1/namespaces/{ns}/pods/{name}{sub}"
+
+    async def annotate(self, ns: str, name: str, annotations: dict[str, str]) -> None:
+        async with self.throttle:
+            await self.kube.patch(self._pod(ns, name), {"metadata": {"annotations": annotations}})
+
+    async def bind(self, ns: str, name: str, uid: str, node: str) -> None:
+        body = {
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": {"name": name, "uid": uid} if uid else {"name": name},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+        }
+        async with self.throttle:
+            await self.kube.create(self._pod(ns, name, "/binding"), body)
+
+    async def delete(self, ns: str, name: str, uid: str) -> None:
+        """Delete a pod (an already-bound member of a gang whose binding failed), only this incarnation."""
+        body = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": {"uid": uid}} if uid else None
+        async with self.throttle:
+            await self.kube.delete(self._pod(ns, name), body)
+
+    async def condition(self, ns: str, name: str, condition: Obj, extra: Obj | None = None) -> None:
+        """Set one status condition (strategic merge keys conditions by type)."""
+        status = {"conditions": [{"lastTransitionTime": now_iso(), **condition}], **(extra or {})}
+        async with self.throttle:
+            await self.kube.patch(self._pod(ns, name, "/status"), {"status": status}, STRATEGIC_MERGE_PATCH)
+
+    async def nominate(self, ns: str, name: str, node: str) -> None:
+        async with self.throttle:
+            await self.kube.patch(
+                self._pod(ns, name, "/status"), {"status": {"nominatedNodeName": node}}, STRATEGIC_MERGE_PATCH
+            )
+
+    async def may_evict(self, ns: str, name: str) -> None:
+        """Ask the Eviction API in dry-run: it refuses (429) when a PodDisruptionBudget forbids the eviction.
+
+        Dry-run because a real eviction sets ``DisruptionTarget`` with its own reason
+        (``EvictionByEvictionAPI``), replacing ``PreemptionByScheduler``, which the operator reads to mark
+        the victim's job Preempted; the victim is then deleted, as kube-scheduler deletes its victims.
+        """
+        body = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": ns}}
+        async with self.throttle:
+            await self.kube.request("POST", self._pod(ns, name, "/eviction"), body, params={"dryRun": "All"})
+
+    async def event(self, ns: str, name: str, uid: str, kind: str, reason: str, message: str) -> None:
+        """A core/v1 Event on the pod (what ``kubectl describe pod`` shows)."""
+        stamp = now_iso()
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{name}.", "namespace": ns},
+            "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": ns, "name": name, "uid": uid},
+            "type": kind,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": SCHEDULER_NAME},
+            "reportingComponent": SCHEDULER_NAME,
+            "reportingInstance": self.identity,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
+        async with self.throttle:
+            await self.kube.create(f"/api/v1/namespaces/{ns}/events", body)

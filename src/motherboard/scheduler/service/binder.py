@@ -1,0 +1,220 @@
+"""Carry out a cycle's actions against the API server: bind gangs, explain waits, preempt.
+
+**Binding a gang is all-or-nothing, as far as Kubernetes allows.** A Binding cannot be undone, so:
+
+1. every member's device assignment is written first (``motherboard.io/device-assignment``); if any write
+   fails, nothing is bound and the whole gang is forgotten and requeued;
+2. then every member is bound concurrently;
+3. if a member's binding fails, the members already bound are **deleted** (with a UID precondition, so
+   only this incarnation): the owner (the AIJob operator) recreates them and the gang is scheduled again,
+   so no half gang keeps devices. The annotations written in step 1 are also the recovery log after a
+   crash between steps 2 and 3 (see :mod:`.recovery`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Iterable
+
+from motherboard.api.constants import REASON_PREEMPTED_BY_SCHEDULER
+from motherboard.kube import ApiError
+from motherboard.scheduler.cycle import Action, Bind, Evict, Pending
+from motherboard.scheduler.service import metrics
+from motherboard.scheduler.service.api import SchedulerApi
+from motherboard.scheduler.service.objects import PodInfo
+from motherboard.scheduler.service.world import World
+
+log = logging.getLogger(__name__)
+TOO_MANY_REQUESTS = 429
+NOT_FOUND = 404
+
+
+class Binder:
+    """Runs actions as background tasks on the event loop; callbacks update the :class:`World`."""
+
+    def __init__(self, world: World, api: SchedulerApi) -> None:
+        self.world, self.api = world, api
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._explained: dict[str, str] = {}
+
+    def dispatch(self, actions: Iterable[Action], started: float) -> None:
+        for action in actions:
+            if isinstance(action, Bind):
+                self.world.start_binding(action.workload, [p.pod.name for p in action.placements])
+                self._spawn(self._bind(action, started))
+            elif isinstance(action, Evict):
+                self.world.start_preemption(action)
+                metrics.ATTEMPTS.labels("preempting").inc()
+                self._spawn(self._preempt(action))
+            else:
+                metrics.ATTEMPTS.labels("unschedulable").inc()
+                self._spawn(self._explain(action))
+
+    def undo(self, pods: Iterable[PodInfo], why: str) -> None:
+        """Delete bound pods (recovery of a gang that cannot complete)."""
+        for info in pods:
+            self._spawn(self._undo(info.namespace, info.name, info.uid, f"deleting this pod: {why}"))
+
+    async def drain(self) -> None:
+        """Wait for every action in flight (shutdown, tests)."""
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(work)
+        self.tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("scheduler action failed", exc_info=task.exception())
+
+    # --- bind -------------------------------------------------------------------------------------------------
+    async def _bind(self, action: Bind, started: float) -> None:
+        keys = [p.pod.name for p in action.placements]
+        infos = [self.world.pods.get(k) for k in keys]
+        if any(i is None for i in infos):  # a member was deleted while the cycle ran
+            for key in keys:
+                self.world.binding_failed(key)
+            return
+        pods = [i for i in infos if i is not None]
+        # 1. Write every assignment before binding anything.
+        t = time.perf_counter()
+        writes = [
+            self.api.annotate(i.namespace, i.name, a.annotations())
+            for i, a in zip(pods, action.assignments, strict=True)
+            if a.containers
+        ]
+        if any(isinstance(r, BaseException) for r in await asyncio.gather(*writes, return_exceptions=True)):
+            metrics.BINDING_ERRORS.labels("annotate").inc()
+            metrics.ATTEMPTS.labels("error").inc()
+            for key in keys:
+                self.world.binding_failed(key)
+            return
+        t = _observe("annotate", t)
+        # 2. Bind every member concurrently.
+        results = await asyncio.gather(
+            *(
+                self.api.bind(i.namespace, i.name, i.uid, p.node_name)
+                for i, p in zip(pods, action.placements, strict=True)
+            ),
+            return_exceptions=True,
+        )
+        _observe("bind", t)
+        failed = [i for i, r in zip(pods, results, strict=True) if isinstance(r, BaseException)]
+        if not failed:
+            for key in keys:
+                self.world.bound(key)
+            metrics.BOUND.inc(len(keys))
+            metrics.ATTEMPTS.labels("scheduled").inc()
+            metrics.E2E.observe(time.monotonic() - started)
+            return
+        # 3. A member failed: delete the members that were bound, so no half gang holds devices.
+        metrics.BINDING_ERRORS.labels("bind").inc(len(failed))
+        metrics.ATTEMPTS.labels("error").inc()
+        for info, result in zip(pods, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("binding %s failed: %s", info.key, result)
+                self.world.binding_failed(info.key)
+            else:
+                self.world.bound(info.key)  # charged until the deletion is seen
+        bound = [i for i, r in zip(pods, results, strict=True) if not isinstance(r, BaseException)]
+        if bound:
+            message = (
+                f"gang member(s) {', '.join(i.name for i in failed)} could not be bound; deleting this one"
+            )
+            await asyncio.gather(
+                *(self._undo(i.namespace, i.name, i.uid, message) for i in bound), return_exceptions=True
+            )
+
+    async def _undo(self, ns: str, name: str, uid: str, message: str) -> None:
+        await _quiet(self.api.event(ns, name, uid, "Warning", "GangBindingFailed", message))
+        await _quiet(self.api.delete(ns, name, uid))
+
+    # --- explain ----------------------------------------------------------------------------------------------
+    async def _explain(self, action: Pending) -> None:
+        """PodScheduled=False with the reason, and a FailedScheduling event, only when the reason changes."""
+        if len(self._explained) > 4 * len(self.world.pods) + 1000:
+            self._explained = {k: v for k, v in self._explained.items() if k in self.world.pods}
+        pods = list(self.world.pending.get(action.workload.key, {}).values())
+        calls = []
+        for info in pods:
+            if self._explained.get(info.key) == action.message:
+                continue
+            self._explained[info.key] = action.message
+            condition = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}
+            calls.append(
+                self.api.condition(info.namespace, info.name, {**condition, "message": action.message})
+            )
+            calls.append(
+                self.api.event(
+                    info.namespace, info.name, info.uid, "Warning", "FailedScheduling", action.message
+                )
+            )
+        await asyncio.gather(*(_quiet(c) for c in calls))
+
+    # --- preempt ----------------------------------------------------------------------------------------------
+    async def _preempt(self, action: Evict) -> None:
+        """Check each victim's eviction (PDBs), mark it (DisruptionTarget), delete it; nominate the preemptor."""
+        metrics.PREEMPTION_ATTEMPTS.inc()
+        message = f"preempted by {action.preemptor.key}: {action.message}"
+        results = await asyncio.gather(
+            *(self._evict(key, message) for key in action.victim_pods), return_exceptions=True
+        )
+        refused = [r for r in results if isinstance(r, BaseException)]
+        if refused:
+            log.warning("preemption for %s refused (%s); victims stay", action.preemptor.key, refused[0])
+            self.world.preemption_failed(action)
+            return
+        metrics.PREEMPTIONS.inc(len(action.victim_pods))
+        calls = []
+        for placement in action.nominated:
+            info = self.world.pods.get(placement.pod.name)
+            if info is not None:
+                calls.append(self.api.nominate(info.namespace, info.name, placement.node_name))
+                note = f"{action.message}; nominated to {placement.node_name} once the victims have left"
+                calls.append(
+                    self.api.event(info.namespace, info.name, info.uid, "Normal", "Preempting", note)
+                )
+        await asyncio.gather(*(_quiet(c) for c in calls))
+
+    async def _evict(self, key: str, message: str) -> None:
+        info = self.world.pods.get(key)
+        if info is None:
+            return
+        condition = {
+            "type": "DisruptionTarget",
+            "status": "True",
+            "reason": REASON_PREEMPTED_BY_SCHEDULER,
+            "message": message,
+        }
+        try:
+            await self.api.may_evict(info.namespace, info.name)  # PodDisruptionBudgets decide first
+        except ApiError as exc:
+            if exc.status == NOT_FOUND:
+                return
+            raise
+        await self.api.condition(info.namespace, info.name, condition)
+        await _quiet(self.api.event(info.namespace, info.name, info.uid, "Normal", "Preempted", message))
+        try:
+            await self.api.delete(info.namespace, info.name, info.uid)
+        except ApiError as exc:
+            if exc.status != NOT_FOUND:
+                raise
+
+
+def _observe(point: str, since: float) -> float:
+    now = time.perf_counter()
+    metrics.EXTENSION_POINT.labels(point).observe(now - since)
+    return now
+
+
+async def _quiet(call: Awaitable[object]) -> None:
+    # Explanations and events are best effort: a lost one is rewritten on the next change.
+    try:
+        await call
+    except (ApiError, OSError, TimeoutError) as exc:
+        log.info("best-effort write failed: %s", exc)

@@ -1,0 +1,68 @@
+"""Prometheus metrics of the scheduler process (``motherboard_scheduler_*``), served on ``/metrics``."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from motherboard.scheduler.admission import QuotaTree
+
+_LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+ATTEMPTS = Counter(
+    "motherboard_scheduler_schedule_attempts_total",
+    "Scheduling attempts of workloads (a gang counts once), by result.",
+    ["result"],  # scheduled | unschedulable | preempting | error
+)
+E2E = Histogram(
+    "motherboard_scheduler_e2e_scheduling_duration_seconds",
+    "From a workload's head of queue to all its pods bound.",
+    buckets=_LATENCY,
+)
+EXTENSION_POINT = Histogram(
+    "motherboard_scheduler_extension_point_duration_seconds",
+    "Time per extension point of one cycle (heads, admit, place) and of binding (annotate, bind).",
+    ["extension_point"],
+    buckets=_LATENCY,
+)
+PENDING = Gauge("motherboard_scheduler_pending_pods", "Pods waiting to be scheduled, by queue.", ["queue"])
+QUEUE_USAGE = Gauge(
+    "motherboard_scheduler_queue_usage", "Quota units used by admitted workloads.", ["queue", "resource"]
+)
+QUEUE_QUOTA = Gauge(
+    "motherboard_scheduler_queue_quota", "Nominal quota in quota units.", ["queue", "resource"]
+)
+PREEMPTIONS = Counter("motherboard_scheduler_preemption_victims_total", "Pods evicted to make room.")
+PREEMPTION_ATTEMPTS = Counter("motherboard_scheduler_preemption_attempts_total", "Preemptions decided.")
+BINDING_ERRORS = Counter(
+    "motherboard_scheduler_binding_errors_total", "Failed annotate or bind calls, by step.", ["step"]
+)
+BOUND = Counter("motherboard_scheduler_pods_bound_total", "Pods bound by this scheduler.")
+LEADER = Gauge("motherboard_scheduler_leader", "1 while this replica holds the leader lease.")
+
+
+def observe_queues(tree: QuotaTree, pending: dict[str, int]) -> None:
+    """Refresh the per-queue gauges (called a few times a second at most, not per pod)."""
+    for queue, count in pending.items():
+        PENDING.labels(queue).set(count)
+    for name in tree.queues():
+        spec = tree.spec(name)
+        usage = tree.usage(name)
+        for resource in set(spec.quotas) | set(usage):
+            QUEUE_USAGE.labels(name, resource).set(usage.get_amount(resource))
+            QUEUE_QUOTA.labels(name, resource).set(spec.quota(resource).nominal)
+
+
+__all__ = [
+    "ATTEMPTS",
+    "BINDING_ERRORS",
+    "BOUND",
+    "E2E",
+    "EXTENSION_POINT",
+    "LEADER",
+    "PENDING",
+    "PREEMPTIONS",
+    "PREEMPTION_ATTEMPTS",
+    "QUEUE_QUOTA",
+    "QUEUE_USAGE",
+    "observe_queues",
+]

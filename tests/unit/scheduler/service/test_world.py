@@ -1,0 +1,121 @@
+"""The adapter's state from watch events: restart charging, gang queueing, and half-gang recovery."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from motherboard.scheduler.cycle import Bind
+from motherboard.scheduler.placement import shipped_profile
+from motherboard.scheduler.service.recovery import recover
+from motherboard.scheduler.service.world import World
+from tests.unit.scheduler.cache.builders import make_node
+
+Obj = dict[str, Any]
+
+
+def node(name: str, gpus: int = 8) -> Obj:
+    spec = make_node(name, share=False).gpus(gpus).build()
+    return {
+        "metadata": {"name": name, "labels": {}, "annotations": spec.inventory.annotations()},
+        "spec": {},
+        "status": {"allocatable": {"cpu": "64", "memory": "256Gi"}},
+    }
+
+
+def pod(
+    name: str,
+    gpus: int = 1,
+    group: str | None = "job",
+    size: int = 4,
+    node: str | None = None,
+    devices: list[str] | None = None,
+) -> Obj:
+    meta: Obj = {"name": name, "namespace": "ns", "uid": f"uid-{name}", "labels": {}, "annotations": {}}
+    if group:
+        meta["labels"]["motherboard.io/pod-group"] = group
+        meta["annotations"]["motherboard.io/gang-min-available"] = str(size)
+    if devices is not None:
+        assignment = {"v": 1, "node": devices[0].split("-gpu")[0], "containers": [
+            {"name": "main", "resource": "nvidia.com/gpu", "devices": [{"id": d, "milli": 1000} for d in devices]}
+        ]}  # fmt: skip
+        meta["annotations"]["motherboard.io/device-assignment"] = json.dumps(assignment)
+    spec: Obj = {
+        "schedulerName": "motherboard-scheduler",
+        "containers": [{"name": "main", "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}],
+    }
+    if node:
+        spec["nodeName"] = node
+    return {"metadata": meta, "spec": spec, "status": {"phase": "Running" if node else "Pending"}}
+
+
+def world(*nodes: str) -> World:
+    w = World(shipped_profile())
+    for name in nodes or ("n0", "n1"):
+        w.on_node(node(name))
+    return w
+
+
+def test_a_bound_pod_seen_at_start_is_charged_to_exactly_its_assigned_devices() -> None:
+    w = world()
+    w.on_pod(pod("a", 2, group=None, node="n1", devices=["n1-gpu3", "n1-gpu5"]))
+    placement = w.cache.placement("ns/a")
+    assert placement is not None and placement.node_name == "n1" and w.cache.is_bound("ns/a")
+    assert sorted(p.device for p in placement.picks) == [3, 5]
+
+
+def test_a_gang_is_queued_only_once_min_available_members_exist() -> None:
+    w = world()
+    for i in range(3):
+        w.on_pod(pod(f"m{i}"))
+    assert w.queues.pending() == 0 and w.cycle.run(now=0).actions == []
+    w.on_pod(pod("m3"))
+    (action,) = w.cycle.run(now=0).actions
+    assert isinstance(action, Bind) and len(action.placements) == 4
+
+
+def test_a_failed_binding_puts_the_pod_back_and_releases_its_devices() -> None:
+    w = world()
+    w.on_pod(pod("solo", group=None))
+    (action,) = w.cycle.run(now=0).actions
+    assert isinstance(action, Bind)
+    w.start_binding(action.workload, ["ns/solo"])
+    w.binding_failed("ns/solo")
+    assert w.cache.placement("ns/solo") is None and w.queues.pending() == 1
+
+
+def test_a_half_bound_gang_completes_on_the_devices_its_assignments_name() -> None:
+    w = world()
+    w.on_pod(pod("m0", node="n0", devices=["n0-gpu0"]))
+    w.on_pod(pod("m1", node="n0", devices=["n0-gpu1"]))
+    w.on_pod(pod("m2", devices=["n1-gpu0"]))  # annotated, killed before binding
+    w.on_pod(pod("m3", devices=["n1-gpu1"]))
+    binds, undo = recover(w)
+    assert undo == [] and len(binds) == 1
+    assert [(p.pod.name, p.node_name) for p in binds[0].placements] == [("ns/m2", "n1"), ("ns/m3", "n1")]
+
+
+def test_a_half_bound_gang_whose_devices_were_taken_is_deleted() -> None:
+    w = world()
+    w.on_pod(pod("other", group=None, node="n1", devices=["n1-gpu0"]))
+    w.on_pod(pod("m0", node="n0", devices=["n0-gpu0"]))
+    w.on_pod(pod("m1", node="n0", devices=["n0-gpu1"]))
+    w.on_pod(pod("m2", devices=["n1-gpu0"]))
+    w.on_pod(pod("m3", devices=["n1-gpu1"]))
+    binds, undo = recover(w)
+    assert binds == [] and sorted(i.key for i in undo) == ["ns/m0", "ns/m1"]
+    assert w.cache.placement("ns/m3") is None, "a failed completion leaves no assumption behind"
+
+
+def test_deleting_every_pod_of_an_admitted_workload_returns_its_quota() -> None:
+    w = world()
+    queue = {"apiVersion": "motherboard.io/v1alpha1", "kind": "Queue", "metadata": {"name": "team"},
+             "spec": {"namespaces": ["ns"], "quotas": [{"resource": "nvidia.com/gpu", "nominal": 8}]}}  # fmt: skip
+    w.on_queue(queue)
+    w.on_pod(pod("m0", 4, size=2, node="n0", devices=[f"n0-gpu{i}" for i in range(4)]))
+    w.on_pod(pod("m1", 4, size=2, node="n0", devices=[f"n0-gpu{i}" for i in range(4, 8)]))
+    assert w.cycle.tree.usage("team").get_amount("nvidia.com/gpu") == 8000
+    for name in ("m0", "m1"):
+        w.on_pod(pod(name, 4, size=2, node="n0"), deleted=True)
+    assert w.cycle.tree.usage("team").get_amount("nvidia.com/gpu") == 0
+    assert w.cache.placements() == []
