@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.conftest import Cluster
+from tests.conftest import Cluster
 from tests.unit.api.bad_manifests import BAD_MANIFESTS, BadManifest
 from tests.unit.api.builders import aijob, devicepool, queue
 

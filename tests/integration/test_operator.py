@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.integration.conftest import Cluster
+from tests.conftest import Cluster
 from tests.unit.api.bad_manifests import BAD_MANIFESTS
 
 REPO = Path(__file__).resolve().parents[2]

@@ -23,7 +23,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.integration.conftest import Cluster
+from tests.conftest import Cluster
 from tests.integration.test_operator import free_port, install_crds, wait_for
 
 GROUP, VERSION = "motherboard.io", "v1alpha1"

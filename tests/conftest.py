@@ -29,13 +29,13 @@ from motherboard.devcluster.cluster import DevCluster, default_profile
 from motherboard.devcluster.fakenodes import api_client
 from motherboard.devcluster.profile import ClusterProfile
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # the integration tests share tables with tests/unit (e.g. bad manifests)
     sys.path.insert(0, str(REPO))
 
 REUSE_ENV = "MOTHERBOARD_REUSE_CLUSTER"
 HTTP_NOT_FOUND = 404
-_HERE = Path(__file__).resolve().parent
+_TIERS = {"integration": pytest.mark.integration, "e2e": pytest.mark.e2e}
 
 
 def _progress(message: str) -> None:
@@ -46,8 +46,9 @@ def _progress(message: str) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if _HERE in Path(str(item.path)).resolve().parents:
-            item.add_marker(pytest.mark.integration)
+        tier = Path(str(item.path)).resolve().relative_to(REPO / "tests").parts[0]
+        if tier in _TIERS:
+            item.add_marker(_TIERS[tier])
 
 
 _build_error: list[str] = []
