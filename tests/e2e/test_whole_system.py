@@ -115,6 +115,18 @@ def test_the_examples_run_to_completion_on_exact_devices(system: Cluster) -> Non
     # Edge inference runs on edge nodes only.
     for pod in pods_of(cluster, "edge-apps", "detector"):
         assert nodes[pod.spec.node_name].metadata.labels["motherboard.io/site-kind"] == "edge"
+
+    # Pools and queues describe the hardware and the tenants.
+    def pool_status() -> dict[str, Any]:
+        pool: Any = custom(cluster).get_cluster_custom_object(GROUP, VERSION, "devicepools", "h100-central")
+        return dict(pool.get("status") or {})
+
+    wait_for("the H100 pool's status", lambda: pool_status().get("devices") == 32, timeout=30)
+    assert pool_status()["nodes"] == 4 and pool_status()["healthy"] == 32
+    assert pool_status()["capacity"] == {"nvidia.com/gpu": "32"}
+    research: Any = custom(cluster).get_cluster_custom_object(GROUP, VERSION, "queues", "research")
+    usage = {u["resource"]: u for u in research["status"]["usage"]}
+    assert usage["nvidia.com/gpu"]["nominal"] == "8" and "used" in usage["nvidia.com/gpu"]
     # Users see what happened.
     events = (
         client.CoreV1Api(cluster.api)

@@ -15,6 +15,7 @@ from motherboard.api.constants import (
     RESOURCE_CAMBRICON_MLU,
     RESOURCE_NVIDIA_GPU,
     RESOURCE_NVIDIA_GPU_SHARED,
+    RESOURCE_NVIDIA_MIG_PREFIX,
     mig_resource_name,
 )
 from motherboard.api.v1alpha1.aijob import DeviceRequest
@@ -77,3 +78,14 @@ def device_resources(request: DeviceRequest, pool: DevicePoolSpec | None = None)
         return {resource: max(1, math.ceil(sharing.fraction * shares - 1e-9))}
     resource = (pool.resource_name if pool else None) or whole_device_resource(vendor, model)
     return {resource: request.count}
+
+
+def quota_family(resource: str) -> str:
+    """The quota resource a device resource is charged under: MIG slices and shares count as their device.
+
+    ``nvidia.com/mig-1g.10gb`` and ``nvidia.com/gpu.shared`` → ``nvidia.com/gpu``;
+    ``huawei.com/Ascend910.shared`` → ``huawei.com/Ascend910``; anything else is its own family.
+    """
+    if resource.startswith(RESOURCE_NVIDIA_MIG_PREFIX) or resource == RESOURCE_NVIDIA_GPU_SHARED:
+        return RESOURCE_NVIDIA_GPU
+    return resource.removesuffix(".shared")

@@ -30,7 +30,8 @@ from motherboard.operator.reconciler import JobKey, Reconciler
 log = logging.getLogger(__name__)
 
 registry = kopf.OperatorRegistry()
-_state: dict[str, Any] = {}
+state: dict[str, Any] = {}
+"""What the handlers share: configuration, the API client, the reconciler, the latest index views."""
 
 
 @dataclass(frozen=True)
@@ -46,15 +47,15 @@ class WebhookOptions:
 
 def configure(kubeconfig: Path | None, webhook: WebhookOptions | None = None) -> None:
     """Where the operator's own API calls go (kopf's watches use the same kubeconfig), and the webhook."""
-    _state["kubeconfig"] = kubeconfig
-    _state["webhook"] = webhook
+    state["kubeconfig"] = kubeconfig
+    state["webhook"] = webhook
 
 
 @kopf.on.login(registry=registry)
 def _login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     # A private registry has no default login handler. With an explicit kubeconfig, read that file (the
     # kubernetes client fixes its default path at import time); otherwise log in as the client would.
-    path = _state.get("kubeconfig")
+    path = state.get("kubeconfig")
     if path is None:
         return kopf.login_via_client(**kwargs)
     from kubernetes import client as kube_client
@@ -79,7 +80,7 @@ async def _startup(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any
     settings.watching.server_timeout = 270
     settings.persistence.finalizer = f"{GROUP}/operator"
     settings.execution.max_workers = 8
-    webhook: WebhookOptions | None = _state.get("webhook")
+    webhook: WebhookOptions | None = state.get("webhook")
     if webhook is not None:
         certs = make_serving_certs(webhook.certs_dir, [webhook.host, "localhost", "127.0.0.1"])
         settings.admission.server = kopf.WebhookServer(
@@ -91,9 +92,10 @@ async def _startup(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any
             cafile=str(certs.ca),
         )
         settings.admission.managed = GROUP  # kopf keeps the webhook configurations (and caBundle) current
-    kube = Kube(load_access(_state.get("kubeconfig")))
+    kube = Kube(load_access(state.get("kubeconfig")))
+    state["kube"] = kube
     memo["kube"] = kube
-    _state["reconciler"] = Reconciler(kube, _pods_of, _job, _pools)
+    state["reconciler"] = Reconciler(kube, _pods_of, _job, _pools)
 
 
 @kopf.on.cleanup(registry=registry)
@@ -123,7 +125,7 @@ def pools_by_name(*, name: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str
 @kopf.on.event(GROUP, VERSION, "aijobs", registry=registry)
 async def job_changed(*, type: str, namespace: str | None, name: str, uid: str, **kwargs: Any) -> None:
     _indices(kwargs)
-    reconciler: Reconciler = _state["reconciler"]
+    reconciler: Reconciler = state["reconciler"]
     key = (namespace or "", name)
     if type == "DELETED":
         reconciler.forget(key, uid)
@@ -135,29 +137,29 @@ async def job_changed(*, type: str, namespace: str | None, name: str, uid: str, 
 @kopf.on.event("pods", labels={LABEL_JOB_NAME: kopf.PRESENT}, registry=registry)
 async def pod_changed(*, namespace: str | None, labels: Mapping[str, str], **kwargs: Any) -> None:
     _indices(kwargs)
-    _state["reconciler"].trigger((namespace or "", labels[LABEL_JOB_NAME]))
+    state["reconciler"].trigger((namespace or "", labels[LABEL_JOB_NAME]))
 
 
 def _indices(kwargs: Mapping[str, Any]) -> None:
     # Kopf hands indices to handlers as keyword arguments; keep the latest views for the reconciler.
     for name in ("pods_by_job", "jobs_by_key", "pools_by_name"):
         if name in kwargs:
-            _state[name] = kwargs[name]
+            state[name] = kwargs[name]
 
 
 def _pods_of(key: JobKey) -> Iterable[ObservedPod]:
-    index = _state.get("pods_by_job")
+    index = state.get("pods_by_job")
     return list(index.get(key, [])) if index is not None else []
 
 
 def _job(key: JobKey) -> dict[str, Any] | None:
-    index = _state.get("jobs_by_key")
+    index = state.get("jobs_by_key")
     found = list(index.get(key, [])) if index is not None else []
     return found[0] if found else None
 
 
 def _pools() -> dict[str, DevicePoolSpec]:
-    index = _state.get("pools_by_name")
+    index = state.get("pools_by_name")
     pools: dict[str, DevicePoolSpec] = {}
     for name, store in (index or {}).items():
         for spec in store:
@@ -169,7 +171,7 @@ def _pools() -> dict[str, DevicePoolSpec]:
 
 
 def _count_jobs() -> None:
-    index = _state.get("jobs_by_key")
+    index = state.get("jobs_by_key")
     counts: dict[tuple[str, str], int] = {}
     for store in (index or {}).values():
         for body in store:

@@ -26,6 +26,7 @@ def run(
     if kubeconfig is not None:
         os.environ["KUBECONFIG"] = str(kubeconfig)  # kopf's own login reads it too
     handlers.configure(kubeconfig, webhook)
+    importlib.import_module("motherboard.operator.statuses")  # DevicePool and Queue status
     if webhook is not None:
         # Registers the admission handlers (and the indices they read) in the operator's registry.
         importlib.import_module("motherboard.operator.webhook")

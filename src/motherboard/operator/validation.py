@@ -11,7 +11,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from motherboard.api.base import LabelSelector, parse_quantity
-from motherboard.api.constants import LABEL_SITE, LABEL_SITE_KIND
 from motherboard.api.v1alpha1 import (
     AIJob,
     DevicePoolSpec,
@@ -31,14 +30,6 @@ class NodeDevices:
     site: str | None
     site_kind: str | None
     inventory: NodeInventory = field(default_factory=NodeInventory)
-
-    @classmethod
-    def from_node(cls, name: str, labels: Mapping[str, str], annotations: Mapping[str, str]) -> NodeDevices:
-        try:
-            inventory = NodeInventory.from_node_annotations(dict(annotations))
-        except ValueError:
-            inventory = NodeInventory()  # a broken inventory offers nothing; the plugin reports it
-        return cls(name, labels.get(LABEL_SITE), labels.get(LABEL_SITE_KIND), inventory)
 
     def could_satisfy(self, request: DeviceRequest, pool: DevicePoolSpec | None) -> bool:
         vendor = request.vendor or (pool.vendor if pool else None)

@@ -14,29 +14,13 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from motherboard.api.constants import GROUP, VERSION
+from motherboard.api.constants import GROUP, LABEL_SITE, LABEL_SITE_KIND, VERSION
 from motherboard.api.manifests import explain
 from motherboard.api.v1alpha1 import AIJob, DevicePoolSpec, Queue
+from motherboard.operator import indices as _indices  # noqa: F401  (registers the indices read here)
 from motherboard.operator import metrics
 from motherboard.operator.handlers import registry
 from motherboard.operator.validation import Cluster, NodeDevices, check_aijob, check_queue, default_queue
-
-
-@kopf.index("nodes", registry=registry)
-def nodes_index(
-    *, name: str, labels: Mapping[str, str], annotations: Mapping[str, str], **_: Any
-) -> dict[str, NodeDevices]:
-    return {name: NodeDevices.from_node(name, labels, annotations)}
-
-
-@kopf.index(GROUP, VERSION, "queues", registry=registry)
-def queues_index(*, name: str, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
-    return {name: {"metadata": {"name": name}, "spec": dict(body.spec)}}
-
-
-@kopf.index("namespaces", registry=registry)
-def namespaces_index(*, name: str, labels: Mapping[str, str], **_: Any) -> dict[str, dict[str, str]]:
-    return {name: dict(labels)}
 
 
 def _cluster(kwargs: Mapping[str, Any]) -> Cluster:
@@ -54,7 +38,11 @@ def _cluster(kwargs: Mapping[str, Any]) -> Cluster:
                 pools[name] = DevicePoolSpec.model_validate(spec)
             except ValidationError:
                 continue
-    nodes = [node for store in kwargs["nodes_index"].values() for node in store]
+    nodes = [
+        NodeDevices(view.name, view.labels.get(LABEL_SITE), view.labels.get(LABEL_SITE_KIND), view.inventory)
+        for store in kwargs["nodes_index"].values()
+        for view in store
+    ]
     labels: dict[str, dict[str, str]] = {
         name: next(iter(store), {}) for name, store in kwargs["namespaces_index"].items()
     }

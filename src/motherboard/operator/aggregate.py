@@ -1,0 +1,233 @@
+"""DevicePool and Queue status from what the cluster holds: nodes, bound pods, AIJobs. Pure functions.
+
+Pools: the nodes a pool selects (site, node selector, and a device of its vendor and model), their devices
+and healthy devices from the inventory the device plugins publish, capacity from node allocatable and
+allocation from the limits of bound pods. Queues: pending and admitted jobs, and usage per quota in the one
+quota unit (a MIG slice or a share costs the compute share the scheduler recorded in the pod's device
+assignment). A parent queue's usage includes its children's.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from motherboard.api.assignment import AssignmentError, DeviceAssignment
+from motherboard.api.base import Condition, ConditionStatus, parse_quantity
+from motherboard.api.constants import LABEL_QUEUE, LABEL_SITE, mig_resource_name
+from motherboard.api.resources import quota_family, shared_resource, whole_device_resource
+from motherboard.api.v1alpha1 import DevicePoolSpec, DevicePoolStatus, Queue, QueueStatus, SharingMode
+from motherboard.api.v1alpha1.queue import ResourceUsage
+from motherboard.devices.model import InventoryError, NodeInventory
+
+PENDING_PHASES = {"Pending", "Queued", "Preempted"}
+ADMITTED_PHASES = {"Admitted", "Running"}
+CORE = {"cpu", "memory"}
+
+
+@dataclass(frozen=True)
+class NodeView:
+    name: str
+    labels: Mapping[str, str]
+    allocatable: Mapping[str, str]
+    inventory: NodeInventory
+
+    @classmethod
+    def from_node(cls, body: Mapping[str, Any]) -> NodeView:
+        meta = body.get("metadata") or {}
+        try:
+            inventory = NodeInventory.from_node_annotations(meta.get("annotations"))
+        except InventoryError:
+            inventory = NodeInventory()
+        allocatable = (body.get("status") or {}).get("allocatable") or {}
+        return cls(meta.get("name", ""), dict(meta.get("labels") or {}), dict(allocatable), inventory)
+
+
+@dataclass(frozen=True)
+class PodUsage:
+    """What one bound, unfinished pod holds."""
+
+    name: str
+    node: str
+    queue: str | None
+    limits: Mapping[str, Decimal] = field(default_factory=dict)
+    """Extended resources (sum over containers)."""
+    core: Mapping[str, Decimal] = field(default_factory=dict)
+    """cpu (cores) and memory (bytes) requests."""
+    milli: Mapping[str, int] = field(default_factory=dict)
+    """Device compute charged per quota family, from the scheduler's device assignment."""
+
+    @classmethod
+    def from_pod(cls, body: Mapping[str, Any]) -> PodUsage | None:
+        spec, status, meta = body.get("spec") or {}, body.get("status") or {}, body.get("metadata") or {}
+        if not spec.get("nodeName") or status.get("phase") in {"Succeeded", "Failed"}:
+            return None
+        limits: dict[str, Decimal] = defaultdict(Decimal)
+        core: dict[str, Decimal] = defaultdict(Decimal)
+        for container in spec.get("containers") or []:
+            resources = container.get("resources") or {}
+            for name, value in (resources.get("limits") or {}).items():
+                if "/" in name:
+                    limits[name] += parse_quantity(value)
+            for name, value in (resources.get("requests") or {}).items():
+                if name in CORE:
+                    core[name] += parse_quantity(value)
+        milli: dict[str, int] = defaultdict(int)
+        try:
+            assignment = DeviceAssignment.from_pod_annotations(meta.get("annotations"))
+        except AssignmentError:
+            assignment = None
+        for entry in assignment.containers if assignment else ():
+            milli[quota_family(entry.resource)] += sum(d.milli for d in entry.devices)
+        labels = meta.get("labels") or {}
+        return cls(
+            meta.get("name", ""),
+            spec["nodeName"],
+            labels.get(LABEL_QUEUE),
+            dict(limits),
+            dict(core),
+            dict(milli),
+        )
+
+
+# --- pools -------------------------------------------------------------------------------------------------
+def pool_resources(spec: DevicePoolSpec) -> list[str]:
+    """The extended resources a pool's devices are advertised as."""
+    if spec.resource_name:
+        return [spec.resource_name]
+    whole = whole_device_resource(spec.vendor, spec.model)
+    if spec.sharing.mode is SharingMode.MIG:
+        return [mig_resource_name(p) for p in spec.sharing.mig_profiles]
+    if spec.sharing.mode is SharingMode.FRACTION:
+        return [shared_resource(spec.vendor, whole)]
+    return [whole]
+
+
+def selects(spec: DevicePoolSpec, node: NodeView) -> bool:
+    if spec.site and node.labels.get(LABEL_SITE) != spec.site:
+        return False
+    if not spec.node_selector.matches(dict(node.labels)):
+        return False
+    return any(_is_pool_device(spec, d.vendor, d.model) for d in node.inventory.devices)
+
+
+def _is_pool_device(spec: DevicePoolSpec, vendor: str, model: str) -> bool:
+    return vendor == spec.vendor and (spec.model is None or model == spec.model)
+
+
+def pool_status(
+    spec: DevicePoolSpec, nodes: Iterable[NodeView], pods: Iterable[PodUsage]
+) -> DevicePoolStatus:
+    chosen = [n for n in nodes if selects(spec, n)]
+    names = {n.name for n in chosen}
+    devices = [d for n in chosen for d in n.inventory.devices if _is_pool_device(spec, d.vendor, d.model)]
+    resources = pool_resources(spec)
+    capacity = {
+        r: sum((parse_quantity(n.allocatable.get(r, "0")) for n in chosen), Decimal(0)) for r in resources
+    }
+    allocated = {r: Decimal(0) for r in resources}
+    for pod in pods:
+        if pod.node in names:
+            for r in resources:
+                allocated[r] += pod.limits.get(r, Decimal(0))
+    healthy = sum(d.healthy for d in devices)
+    ready = Condition(
+        type="Ready",
+        status=ConditionStatus.TRUE if healthy else ConditionStatus.FALSE,
+        reason="DevicesAvailable" if healthy else "NoHealthyDevices",
+        message=f"{healthy} of {len(devices)} devices healthy on {len(chosen)} nodes",
+    )
+    return DevicePoolStatus(
+        nodes=len(chosen),
+        devices=len(devices),
+        healthy=healthy,
+        capacity={r: _fmt(v) for r, v in capacity.items()},
+        allocated={r: _fmt(v) for r, v in allocated.items()},
+        conditions=[ready],
+    )
+
+
+# --- queues ------------------------------------------------------------------------------------------------
+def _used(resource: str, pods: Iterable[PodUsage]) -> Decimal:
+    if resource in CORE:
+        return sum((p.core.get(resource, Decimal(0)) for p in pods), Decimal(0))
+    return sum((Decimal(p.milli.get(resource, 0)) / 1000 for p in pods), Decimal(0))
+
+
+def queue_statuses(
+    queues: Mapping[str, Queue], job_phases: Iterable[tuple[str | None, str]], pods: Iterable[PodUsage]
+) -> dict[str, QueueStatus]:
+    """Status of every queue; ``job_phases`` is ``(queue, phase)`` per AIJob."""
+    children: dict[str, list[str]] = defaultdict(list)
+    for name, queue in queues.items():
+        if queue.spec.parent:
+            children[queue.spec.parent].append(name)
+    own_pods: dict[str, list[PodUsage]] = defaultdict(list)
+    for pod in pods:
+        if pod.queue:
+            own_pods[pod.queue].append(pod)
+
+    def subtree(name: str, seen: frozenset[str] = frozenset()) -> list[PodUsage]:
+        if name in seen:  # a cycle the webhook would have refused: count each queue once
+            return []
+        return own_pods[name] + [p for c in children[name] for p in subtree(c, seen | {name})]
+
+    pending: dict[str, int] = defaultdict(int)
+    admitted: dict[str, int] = defaultdict(int)
+    for queue_name, phase in job_phases:
+        if queue_name is not None:
+            pending[queue_name] += phase in PENDING_PHASES
+            admitted[queue_name] += phase in ADMITTED_PHASES
+    result: dict[str, QueueStatus] = {}
+    for name, queue in queues.items():
+        held = subtree(name)
+        usage = []
+        for quota in queue.spec.quotas:
+            used = _used(quota_family(quota.resource), held)
+            nominal = parse_quantity(quota.nominal)
+            usage.append(
+                ResourceUsage(
+                    resource=quota.resource,
+                    pool=quota.pool,
+                    nominal=quota.nominal,
+                    used=_fmt(used),
+                    borrowed=_fmt(max(Decimal(0), used - nominal)),
+                    lent=_fmt(_lent(name, quota.resource, queues, used, nominal, subtree)),
+                )
+            )
+        result[name] = QueueStatus(usage=usage, pending_jobs=pending[name], admitted_jobs=admitted[name])
+    return result
+
+
+def _lent(
+    name: str, resource: str, queues: Mapping[str, Queue], used: Decimal, nominal: Decimal, subtree: Any
+) -> Decimal:
+    # What siblings borrow beyond their own nominal comes out of the unused nominal of the others; show this
+    # queue's part as min(its lendable unused quota, what its siblings borrow in total).
+    parent = queues[name].spec.parent
+    if parent is None:
+        return Decimal(0)
+    quota = next(q for q in queues[name].spec.quotas if q.resource == resource)
+    lendable = max(Decimal(0), nominal - used)
+    if quota.lending_limit is not None:
+        lendable = min(lendable, parse_quantity(quota.lending_limit))
+    borrowed = Decimal(0)
+    for sibling, other in queues.items():
+        if sibling != name and other.spec.parent == parent:
+            for q in other.spec.quotas:
+                if q.resource == resource:
+                    borrowed += max(
+                        Decimal(0),
+                        _used(quota_family(resource), subtree(sibling)) - parse_quantity(q.nominal),
+                    )
+    return min(lendable, borrowed)
+
+
+def _fmt(value: Decimal) -> str:
+    """A quantity string: whole numbers plain, fractions in milli (``1.5`` → ``1500m``)."""
+    if value == value.to_integral_value():
+        return str(int(value))
+    return f"{int(value * 1000)}m"

@@ -1,0 +1,124 @@
+"""DevicePool and Queue status computed from nodes, bound pods and jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from motherboard.api.assignment import AssignedDevice, ContainerAssignment, DeviceAssignment
+from motherboard.api.v1alpha1 import DevicePoolSpec, Queue
+from motherboard.devices.model import Device, Health, NodeInventory, Vendor
+from motherboard.operator.aggregate import NodeView, PodUsage, pool_status, queue_statuses
+
+
+def node(name: str, site: str, *devices: Device, gpus: str = "0") -> NodeView:
+    labels = {"motherboard.io/site": site}
+    return NodeView(name, labels, {"nvidia.com/gpu": gpus}, NodeInventory(devices=devices))
+
+
+def gpu(i: int, model: str = "H100-80GB", healthy: bool = True) -> Device:
+    return Device(
+        id=f"GPU-{model}-{i}",
+        index=i,
+        vendor=Vendor.NVIDIA,
+        model=model,
+        memory_mib=81920,
+        resource="nvidia.com/gpu",
+        health=Health.HEALTHY if healthy else Health.UNHEALTHY,
+    )
+
+
+def pod(
+    name: str,
+    node_name: str,
+    queue: str | None,
+    resource: str = "nvidia.com/gpu",
+    count: int = 1,
+    milli: int = 1000,
+    cpu: str = "1",
+    phase: str = "Running",
+) -> dict[str, Any]:
+    assignment = DeviceAssignment(
+        node=node_name,
+        containers=(
+            ContainerAssignment(
+                name="main",
+                resource=resource,
+                devices=tuple(AssignedDevice(id=f"d{i}", milli=milli) for i in range(count)),
+            ),
+        ),
+    )
+    return {
+        "metadata": {
+            "name": name,
+            "labels": {"motherboard.io/queue": queue} if queue else {},
+            "annotations": assignment.annotations(),
+        },
+        "spec": {
+            "nodeName": node_name,
+            "containers": [
+                {"name": "main", "resources": {"limits": {resource: str(count)}, "requests": {"cpu": cpu}}}
+            ],
+        },
+        "status": {"phase": phase},
+    }
+
+
+def usage(*pods: dict[str, Any]) -> list[PodUsage]:
+    return [u for p in pods if (u := PodUsage.from_pod(p)) is not None]
+
+
+def test_a_pool_counts_its_sites_nodes_devices_capacity_and_allocation() -> None:
+    nodes = [
+        node("h1", "central", gpu(0), gpu(1, healthy=False), gpus="2"),
+        node("h2", "central", gpu(0), gpus="1"),
+        node("a1", "central", gpu(0, "A100-80GB"), gpus="1"),
+        node("e1", "edge", gpu(0), gpus="1"),
+    ]
+    spec = DevicePoolSpec.model_validate({"site": "central", "vendor": "nvidia", "model": "H100-80GB"})
+    status = pool_status(
+        spec, nodes, usage(pod("p", "h1", "q", count=1), pod("done", "h2", "q", phase="Succeeded"))
+    )
+    assert (status.nodes, status.devices, status.healthy) == (2, 3, 2)
+    assert status.capacity == {"nvidia.com/gpu": "3"} and status.allocated == {"nvidia.com/gpu": "1"}
+    assert status.conditions[0].status == "True"
+
+
+def test_a_pool_with_no_devices_is_not_ready() -> None:
+    spec = DevicePoolSpec.model_validate({"vendor": "huawei", "model": "Ascend910B"})
+    status = pool_status(spec, [node("h1", "central", gpu(0))], [])
+    assert status.nodes == 0 and status.conditions[0].reason == "NoHealthyDevices"
+
+
+def queue(name: str, parent: str | None, nominal: str, lending: str | None = None) -> Queue:
+    quota: dict[str, Any] = {"resource": "nvidia.com/gpu", "nominal": nominal}
+    if lending is not None:
+        quota["lendingLimit"] = lending
+    return Queue.model_validate(
+        {
+            "metadata": {"name": name},
+            "spec": {"parent": parent, "quotas": [quota, {"resource": "cpu", "nominal": "64"}]},
+        }
+    )
+
+
+def test_queue_usage_counts_mig_and_shares_in_the_one_quota_unit_and_rolls_up_to_the_parent() -> None:
+    queues = {
+        "org": queue("org", None, "16"),
+        "a": queue("a", "org", "8"),
+        "b": queue("b", "org", "8", lending="2"),
+    }
+    pods = usage(
+        pod("whole", "n", "a", count=8),
+        pod("mig", "n", "a", resource="nvidia.com/mig-1g.10gb", milli=142),
+        pod("share", "n", "a", resource="nvidia.com/gpu.shared", milli=250),
+        pod("b1", "n", "b", count=1),
+    )
+    phases = [("a", "Running"), ("a", "Queued"), ("b", "Running"), ("b", "Preempted")]
+    statuses = queue_statuses(queues, phases, pods)
+    a_gpu = statuses["a"].usage[0]
+    assert (a_gpu.used, a_gpu.borrowed) == ("8392m", "392m")
+    assert statuses["a"].usage[1].used == "3"  # cpu requests
+    assert statuses["b"].usage[0].lent == "392m"  # b has 7 unused, lends at most 2, siblings borrow 0.392
+    assert statuses["org"].usage[0].used == "9392m"
+    assert (statuses["a"].pending_jobs, statuses["a"].admitted_jobs) == (1, 1)
+    assert (statuses["b"].pending_jobs, statuses["b"].admitted_jobs) == (1, 1)
