@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml 2>/dev/null | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: help install crds verify lint format typecheck imports unit integration test cluster cluster-down demo bench clean
+.PHONY: help install crds verify lint format typecheck imports unit integration e2e test cluster cluster-bench cluster-down demo bench clean
 
 help: ## List every target with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -48,11 +48,17 @@ unit: install ## Unit tests only (no cluster)
 integration: install ## Integration tests on the local control plane (builds it on first use)
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
+e2e: install ## Whole-system tests: real operator and scheduler on the local control plane
+	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
 test: lint typecheck imports verify ## Everything CI runs: lint, types, seams, generated files, all tests
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 cluster: install ## Start the local control plane with the demo profile
 	$(BIN)/motherboard dev-cluster up
+
+cluster-bench: install ## Start the local control plane with 1,000 kwok nodes (profiles/bench-1000.yaml)
+	$(BIN)/motherboard dev-cluster up --profile profiles/bench-1000.yaml
 
 cluster-down: install ## Stop the local control plane
 	$(BIN)/motherboard dev-cluster down
