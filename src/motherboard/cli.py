@@ -99,6 +99,7 @@ def _mount_components() -> None:
     from motherboard.devcluster.cli import app as dev_cluster_app
     from motherboard.deviceplugin.cli import app as device_plugin_app
     from motherboard.operator.cli import app as operator_app
+    from motherboard.quota.cli import explain_app, queue_app
     from motherboard.scheduler.service.cli import app as scheduler_app
     from motherboard.scheduler.simulate.cli import app as simulate_app
 
@@ -106,6 +107,8 @@ def _mount_components() -> None:
     app.add_typer(operator_app, name="operator")
     app.add_typer(device_plugin_app, name="device-plugin")
     app.add_typer(scheduler_app, name="scheduler")
+    app.add_typer(queue_app, name="queue")
+    app.add_typer(explain_app, name="explain")
     app.add_typer(simulate_app, name="simulate")
     app.command("demo")(demo)
 

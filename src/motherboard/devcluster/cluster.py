@@ -46,6 +46,7 @@ CONTROLLERS = (
     "job-controller",
     "deployment-controller",
     "replicaset-controller",
+    "daemonset-controller",  # the Helm chart's device-plugin DaemonSets
     # ...and what real operators lean on: Services' endpoints, quotas, PDBs, finished-pod cleanup, the
     # kube-root-ca.crt ConfigMap every pod's token volume projects, and aggregated RBAC roles (admin/edit/
     # view pick up CRD rules through it).

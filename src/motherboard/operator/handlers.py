@@ -63,7 +63,9 @@ def _login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
     cfg = kube_client.Configuration()
     kube_config.load_kube_config(config_file=str(path), client_configuration=cfg)  # type: ignore[no-untyped-call]
-    token = (cfg.api_key or {}).get("authorization", "").removeprefix("Bearer ") or None
+    # kubernetes >= 36 keeps a kubeconfig token under "BearerToken"; older releases under "authorization".
+    raw = cfg.get_api_key_with_prefix("BearerToken") or cfg.get_api_key_with_prefix("authorization") or ""
+    token = raw.removeprefix("Bearer ") or None
     return kopf.ConnectionInfo(
         server=cfg.host,
         ca_path=cfg.ssl_ca_cert,
