@@ -22,7 +22,6 @@ from pydantic import ValidationError
 from motherboard.api.constants import GROUP, LABEL_JOB_NAME, VERSION
 from motherboard.api.v1alpha1 import DevicePoolSpec
 from motherboard.kube import Kube, load_access
-from motherboard.operator import metrics
 from motherboard.operator.certs import make_serving_certs
 from motherboard.operator.observed import ObservedPod, observe
 from motherboard.operator.reconciler import JobKey, Reconciler
@@ -133,7 +132,6 @@ async def job_changed(*, type: str, namespace: str | None, name: str, uid: str, 
         reconciler.forget(key, uid)
         return
     reconciler.trigger(key)
-    _count_jobs()
 
 
 @kopf.on.event("pods", labels={LABEL_JOB_NAME: kopf.PRESENT}, registry=registry)
@@ -170,19 +168,6 @@ def _pools() -> dict[str, DevicePoolSpec]:
             except ValidationError:
                 log.warning("DevicePool %s has an invalid spec; jobs naming it use defaults", name)
     return pools
-
-
-def _count_jobs() -> None:
-    index = state.get("jobs_by_key")
-    counts: dict[tuple[str, str], int] = {}
-    for store in (index or {}).values():
-        for body in store:
-            phase = (body.get("status") or {}).get("phase", "Pending")
-            queue = (body.get("spec") or {}).get("queue") or ""
-            counts[(phase, queue)] = counts.get((phase, queue), 0) + 1
-    metrics.JOBS.clear()
-    for (phase, queue), count in counts.items():
-        metrics.JOBS.labels(phase=phase, queue=queue).set(count)
 
 
 def _plain(body: kopf.Body) -> dict[str, Any]:

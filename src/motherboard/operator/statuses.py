@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ from motherboard.api.constants import GROUP, VERSION
 from motherboard.api.v1alpha1 import DevicePoolSpec, Queue
 from motherboard.kube.client import MERGE_PATCH, ApiError, Kube, path_for
 from motherboard.operator import indices as _indices  # noqa: F401  (registers the indices read here)
+from motherboard.operator import metrics
 from motherboard.operator.aggregate import pool_status, queue_statuses
 from motherboard.operator.handlers import registry, state
 
@@ -53,29 +55,34 @@ class StatusWriter:
         views = self._views
         if not {"nodes_index", "bound_pods_index", "pools_by_name", "queues_index"} <= views.keys():
             return
+        # Read every index before the first await: kopf updates them on this loop between our awaits.
         nodes = [v for store in views["nodes_index"].values() for v in store]
         pods = [p for store in views["bound_pods_index"].values() for p in store]
-        for name, store in views["pools_by_name"].items():
-            for raw in store:
-                try:
-                    spec = DevicePoolSpec.model_validate(raw)
-                except ValidationError:
-                    continue
-                await self._patch("devicepools", name, pool_status(spec, nodes, pods).to_wire())
-        queues: dict[str, Queue] = {}
-        for name, store in views["queues_index"].items():
-            for raw in store:
-                try:
-                    queues[name] = Queue.model_validate({k: v for k, v in raw.items() if k != "status"})
-                except ValidationError:
-                    continue
+        pools = [(name, raw) for name, store in views["pools_by_name"].items() for raw in store]
+        raw_queues = [(name, raw) for name, store in views["queues_index"].items() for raw in store]
         phases = [
             ((job.get("spec") or {}).get("queue"), (job.get("status") or {}).get("phase", "Pending"))
             for store in (views.get("jobs_by_key") or {}).values()
             for job in store
         ]
-        for name, status in queue_statuses(queues, phases, pods).items():
-            await self._patch("queues", name, status.to_wire())
+        _count_jobs(phases)
+        pool_statuses: dict[str, dict[str, Any]] = {}
+        for name, raw in pools:
+            try:
+                spec = DevicePoolSpec.model_validate(raw)
+            except ValidationError:
+                continue
+            pool_statuses[name] = pool_status(spec, nodes, pods).to_wire()
+        queues: dict[str, Queue] = {}
+        for name, raw in raw_queues:
+            try:
+                queues[name] = Queue.model_validate({k: v for k, v in raw.items() if k != "status"})
+            except ValidationError:
+                continue
+        for name, status in pool_statuses.items():
+            await self._patch("devicepools", name, status)
+        for name, queue_status in queue_statuses(queues, phases, pods).items():
+            await self._patch("queues", name, queue_status.to_wire())
 
     async def _patch(self, plural: str, name: str, status: dict[str, Any]) -> None:
         if self._written.get((plural, name)) == status:
@@ -89,6 +96,14 @@ class StatusWriter:
                 return  # deleted meanwhile
             raise
         self._written[(plural, name)] = status
+
+
+def _count_jobs(phases: list[tuple[str | None, str]]) -> None:
+    # Once per debounced pass, not per event: counting all jobs on every event is quadratic in a burst.
+    counts = Counter((phase, queue or "") for queue, phase in phases)
+    metrics.JOBS.clear()
+    for (phase, queue), count in counts.items():
+        metrics.JOBS.labels(phase=phase, queue=queue).set(count)
 
 
 def _poke(kwargs: Mapping[str, Any]) -> None:

@@ -24,6 +24,8 @@ from motherboard.operator.validation import Cluster, NodeDevices, check_aijob, c
 
 
 def _cluster(kwargs: Mapping[str, Any]) -> Cluster:
+    # Called from async handlers only: kopf updates the indices on the same event loop, so they cannot
+    # change while we read them (a sync handler would run in a thread and race the updates).
     queues: dict[str, Queue] = {}
     for name, store in kwargs["queues_index"].items():
         for raw in store:
@@ -68,7 +70,7 @@ def _parse(model: type[AIJob] | type[Queue], body: kopf.Body) -> Any:
 
 
 @kopf.on.mutate(GROUP, VERSION, "aijobs", id="default-aijob", operations=["CREATE"], registry=registry)
-def default_aijob(*, spec: kopf.Spec, namespace: str | None, patch: kopf.Patch, **kwargs: Any) -> None:
+async def default_aijob(*, spec: kopf.Spec, namespace: str | None, patch: kopf.Patch, **kwargs: Any) -> None:
     if not spec.get("queue") and namespace:
         queue = default_queue(namespace, _cluster(kwargs))
         if queue is not None:
@@ -78,7 +80,7 @@ def default_aijob(*, spec: kopf.Spec, namespace: str | None, patch: kopf.Patch, 
 @kopf.on.validate(
     GROUP, VERSION, "aijobs", id="validate-aijob", operations=["CREATE", "UPDATE"], registry=registry
 )
-def validate_aijob(*, body: kopf.Body, **kwargs: Any) -> None:
+async def validate_aijob(*, body: kopf.Body, **kwargs: Any) -> None:
     def check() -> list[str]:
         job: AIJob = _parse(AIJob, body)
         return check_aijob(job, _cluster(kwargs))
@@ -89,7 +91,7 @@ def validate_aijob(*, body: kopf.Body, **kwargs: Any) -> None:
 @kopf.on.validate(
     GROUP, VERSION, "queues", id="validate-queue", operations=["CREATE", "UPDATE"], registry=registry
 )
-def validate_queue(*, body: kopf.Body, **kwargs: Any) -> None:
+async def validate_queue(*, body: kopf.Body, **kwargs: Any) -> None:
     def check() -> list[str]:
         queue: Queue = _parse(Queue, body)
         return check_queue(queue, _cluster(kwargs))
