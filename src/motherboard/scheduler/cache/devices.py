@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+from numpy.typing import NDArray
 
 from motherboard.scheduler.cache.state import Bool, Catalog, ClusterState, partition_key_name
 from motherboard.scheduler.cache.types import (
@@ -66,7 +67,9 @@ def _eligible(state: ClusterState, catalog: Catalog, req: DeviceRequest) -> Bool
     return ok
 
 
-def usable_devices(state: ClusterState, req: DeviceRequest, static: Bool, rows: slice = _ALL) -> Bool:
+def usable_devices(
+    state: ClusterState, req: DeviceRequest, static: Bool, rows: slice | NDArray[np.intp] = _ALL
+) -> Bool:
     """``(nodes, slots)`` mask of devices (of the nodes in ``rows``) that can take one unit of ``req`` now.
 
     ``static`` is :func:`eligible_devices` for the same rows.

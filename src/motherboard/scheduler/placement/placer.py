@@ -157,12 +157,12 @@ class Placer:
         return outcome
 
     def _filter(self, cycle: CycleState, pod: PodRequest, snap: Snapshot) -> tuple[np.ndarray, Diagnosis]:
-        feasible = snap.state.schedulable.copy()
-        rejections = []
-        for flt in self._filters:
-            for rejection in flt.filter(cycle, pod, snap):
-                rejections.append(rejection)
-                feasible &= ~rejection.nodes
+        rejections = [r for flt in self._filters for r in flt.filter(cycle, pod, snap)]
+        if rejections:
+            rejected = np.logical_or.reduce([r.nodes for r in rejections])
+            feasible = snap.state.schedulable & ~rejected
+        else:
+            feasible = snap.state.schedulable.copy()
         diagnosis = Diagnosis(snap.size)
         if feasible.any():
             return feasible, diagnosis  # the reasons are only worth counting when nothing fits

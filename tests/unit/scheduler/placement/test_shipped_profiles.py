@@ -26,7 +26,7 @@ def test_every_shipped_profile_loads_and_builds() -> None:
 
 
 def test_unknown_shipped_profile_names_the_known_ones() -> None:
-    with pytest.raises(ProfileError, match="shipped: .*default"):
+    with pytest.raises(ProfileError, match=r"shipped: .*default"):
         shipped_profile("no-such-profile")
 
 

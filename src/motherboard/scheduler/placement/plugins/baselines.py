@@ -30,7 +30,8 @@ MAX_GPU_MILLI = 8_000.0
 
 
 def _gpu_left(snap: Snapshot, nodes: Nodes) -> Scores:
-    out: Scores = snap.state.dev_milli_free[nodes].sum(axis=1).astype(np.float64)
+    # Sum the whole (contiguous) array, then pick rows: cheaper than gathering the rows first.
+    out: Scores = snap.state.dev_milli_free.sum(axis=1)[nodes].astype(np.float64)
     return out
 
 

@@ -67,6 +67,31 @@ class WasteGradient:
     def __init__(self, value: F64, quantum: float = 0.0) -> None:
         self._value = value
         self._quantum = quantum
+        # Per request shape: each node's best change and the version stamp it was computed at.
+        self._names: tuple[str, ...] | None = None
+        self._best: dict[tuple[object, ...], tuple[F64, NDArray[np.int64]]] = {}
+
+    def _best_change(self, state: CycleState, pod: PodRequest, snap: Snapshot, nodes: Nodes) -> F64:
+        """Each of ``nodes``' best change, recomputing only nodes changed since this shape last looked."""
+        req = pod.devices
+        assert req is not None
+        s = snap.state
+        if self._names is not s.names or len(self._best) > 512:
+            self._names, self._best = s.names, {}
+        key = (req.milli, req.memory_mib, req.models, req.vendor, req.resource)
+        entry = self._best.get(key)
+        if entry is None:
+            entry = (np.zeros(s.size), np.full(s.size, -1, dtype=np.int64))
+            self._best[key] = entry
+        best, stamp = entry
+        stale = nodes[stamp[nodes] != s.version[nodes]]
+        if len(stale):
+            delta = self._delta(state, pod, snap, stale)
+            assert delta is not None
+            change = delta.min(axis=1)
+            best[stale] = np.where(np.isfinite(change), change, 0.0)
+            stamp[stale] = s.version[stale]
+        return best[nodes]
 
     def _delta(self, state: CycleState, pod: PodRequest, snap: Snapshot, nodes: Nodes) -> F64 | None:
         req = pod.devices
@@ -83,11 +108,10 @@ class WasteGradient:
         return out
 
     def score(self, state: CycleState, pod: PodRequest, snap: Snapshot, nodes: Nodes) -> Scores:
-        delta = self._delta(state, pod, snap, nodes)
-        if delta is None:
+        req = pod.devices
+        if req is None or req.kind is not DeviceKind.FRACTION:
             return np.zeros(len(nodes))
-        best = delta.min(axis=1)
-        best = np.where(np.isfinite(best), best, 0.0)
+        best = self._best_change(state, pod, snap, nodes)
         if self._quantum > 0:
             best = np.round(best / self._quantum) * self._quantum
         out: Scores = -best
@@ -101,7 +125,10 @@ class WasteGradient:
             return None
         req = pod.devices
         assert req is not None
-        return (DevicePick(int(np.argmin(delta[0])), req.milli, req.memory_mib),)
+        # Among the GPUs with the best change, the fullest (best fit), then the lowest index.
+        best = np.flatnonzero(delta[0] <= delta[0].min() + 1e-9)
+        free = snap.state.dev_milli_free[node, best]
+        return (DevicePick(int(best[np.argmin(free)]), req.milli, req.memory_mib),)
 
 
 def make(args: Mapping[str, Any], ctx: PluginContext) -> WasteGradient:
