@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -99,18 +100,22 @@ async def submit(kube: Kube, jobs: int, concurrency: int) -> float:
 async def wait_running(kube: Kube, jobs: int, timeout: float) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        listed = await kube.list(path_for(GROUP, VERSION, "aijobs", NAMESPACE))
-        running = sum((j.get("status") or {}).get("phase") == "Running" for j in listed["items"])
-        if running >= jobs:
+        try:
+            listed = await kube.list(path_for(GROUP, VERSION, "aijobs", NAMESPACE))
+        except TimeoutError:
+            continue  # the API server is busy with the burst; ask again
+        phases = Counter((j.get("status") or {}).get("phase", "Pending") for j in listed["items"])
+        print(f"[bench] {time.monotonic() - started:6.1f}s {dict(phases)}", file=sys.stderr, flush=True)
+        if phases["Running"] >= jobs:
             return time.monotonic() - started
-        await asyncio.sleep(2)
+        await asyncio.sleep(5)
     raise TimeoutError(f"not all {jobs} jobs Running after {timeout:.0f}s")
 
 
 async def main_async(
     args: argparse.Namespace, dev: DevCluster, operator: components.Component
 ) -> dict[str, Any]:
-    async with Kube(load_access(dev.kubeconfig), connections=args.concurrency) as kube:
+    async with Kube(load_access(dev.kubeconfig), connections=args.concurrency, timeout=120) as kube:
         await ignore(409, kube.create("/api/v1/namespaces", {"metadata": {"name": NAMESPACE}}))
         queue = {
             "apiVersion": f"{GROUP}/{VERSION}",
