@@ -327,8 +327,18 @@ def test_two_replicas_elect_one_leader_and_the_standby_takes_over(
         SchedulerProcess(cluster.kubeconfig, tmp_path / f"r{i}.log", *lease).start() for i in range(2)
     ]
     try:
-        wait_for("one leader", lambda: sum("leader" in r.probe() for r in replicas) == 1, timeout=60)
-        assert sum("standby" in r.probe() for r in replicas) == 1
+        # Under load the second replica may still be syncing its caches when the first wins the Lease.
+        wait_for(
+            "one leader and one standby",
+            lambda: (
+                sorted(
+                    "leader" if "leader" in r.probe() else "standby" if "standby" in r.probe() else "?"
+                    for r in replicas
+                )
+                == ["leader", "standby"]
+            ),
+            timeout=60,
+        )
         leader = next(r for r in replicas if "leader" in r.probe())
         standby = next(r for r in replicas if r is not leader)
         holder = client.CoordinationV1Api(cluster.api).read_namespaced_lease("motherboard-scheduler", ns)
