@@ -1,56 +1,69 @@
-"""B0 (bind ceiling) and B1 (Motherboard throughput) against a running dev cluster.
+"""B0 (bind ceiling) and B1 (throughput, latency) for Motherboard and kube-scheduler on one dev cluster.
 
-    python bench/throughput_scheduler.py --pods 1000 [--kubeconfig PATH]
+    motherboard dev-cluster up --state-dir /tmp/mb-bench --profile profiles/bench-500.yaml
+    python bench/throughput_scheduler.py --kubeconfig /tmp/mb-bench/kubeconfig --pods 1000
 
-B0: pods with a scheduler name nobody serves are created, then bound round-robin to the cluster's nodes by
-a trivial binder (the same aiohttp client and concurrency as the scheduler): how fast this API server
-accepts bindings at all. B1: the same number of pods for ``motherboard-scheduler`` are created while the
-scheduler process runs; bound pods/s from the first create to the last bind, and create→bound latency
-(client-side create completion → the watch event that shows ``nodeName``). Each phase runs in its
-own namespace, deleted at the end.
+Every phase runs on the same cluster in the same run, each in its own namespace (deleted, and its pods
+gone, before the next phase starts):
+
+* **B0 bind ceiling** — ``--pods`` pods for a scheduler nobody serves are created, then bound round-robin
+  by a trivial binder (the same aiohttp client and ``--concurrency`` as Motherboard): how fast this API
+  server accepts bindings at all. **B0k**: kube-scheduler with every Score plugin disabled, on a backlog.
+* **B1 backlog** — ``--pods`` pending pods are created first, then the scheduler starts; bound pods/s
+  from its first to its last binding (the drain rate, as B0), and from its start (list included).
+* **B1 offered** — pods created at ``--rate`` pods/s while the scheduler runs: create→bound latency
+  p50/p99 (client-side create completion → the watch event that shows ``nodeName``).
+* ``--gpu``: the same with pods asking for one ``nvidia.com/gpu`` (only the GPU nodes fit).
+
+kube-scheduler v1.35 (the cluster's binary) runs from a ``KubeSchedulerConfiguration`` with two profiles
+(default plugins; scoring off) and client QPS ``--kube-qps`` (burst 2×); Motherboard runs with no QPS
+limit and ``--concurrency`` calls in flight. Each scheduler process is started for its phase and stopped
+after it; its CPU-seconds and peak RSS are read from ``/proc`` before it stops.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from motherboard.kube import Kube, load_access
+from motherboard.kube import ApiError, Kube, load_access
 
+Obj = dict[str, Any]
 TOLERATE_ALL = [{"operator": "Exists"}]
+MB = "motherboard-scheduler"
+KUBE = "bench-kube-scheduler"
+KUBE_NOSCORE = "bench-kube-noscore"
+K8S_BIN = Path.home() / ".cache/motherboard/k8s-v1.35.4/bin/kube-scheduler"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def pod(name: str, scheduler: str) -> dict[str, Any]:
+def pod(name: str, scheduler: str, gpu: bool = False, labels: Obj | None = None) -> Obj:
+    resources: Obj = {"requests": {"cpu": "10m"}}
+    if gpu:
+        resources = {"requests": {"cpu": "100m"}, "limits": {"nvidia.com/gpu": "1"}}
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": name},
+        "metadata": {"name": name, "labels": labels or {}},
         "spec": {
             "schedulerName": scheduler,
             "tolerations": TOLERATE_ALL,
-            "containers": [{"name": "c", "image": "busybox", "resources": {"requests": {"cpu": "10m"}}}],
+            "containers": [{"name": "main", "image": "busybox", "resources": resources}],
         },
     }
 
 
-async def create(kube: Kube, ns: str, n: int, scheduler: str, created: dict[str, float], conc: int) -> None:
-    sem = asyncio.Semaphore(conc)
-
-    async def one(i: int) -> None:
-        async with sem:
-            await kube.create(f"/api/v1/namespaces/{ns}/pods", pod(f"p{i}", scheduler))
-            created[f"p{i}"] = time.monotonic()
-
-    await asyncio.gather(*(one(i) for i in range(n)))
-
-
+# --- cluster helpers ----------------------------------------------------------------------------------------
 async def namespace(kube: Kube, ns: str) -> None:
     await kube.create(
         "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
@@ -59,14 +72,124 @@ async def namespace(kube: Kube, ns: str) -> None:
         try:
             await kube.get(f"/api/v1/namespaces/{ns}/serviceaccounts/default")
             return
-        except Exception:
+        except ApiError:
             await asyncio.sleep(0.1)
 
 
-async def b0(kube: Kube, n: int, conc: int) -> dict[str, float]:
-    ns = f"bench-b0-{os.getpid()}"
+async def drop_namespace(kube: Kube, ns: str, timeout: float = 180.0) -> None:
+    """Delete the namespace and wait until it is gone, so the next phase does not pay for its cleanup."""
+    try:
+        await kube.delete(f"/api/v1/namespaces/{ns}")
+    except ApiError as exc:
+        if not exc.not_found:
+            raise
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            await kube.get(f"/api/v1/namespaces/{ns}")
+        except ApiError as exc:
+            if exc.not_found:
+                return
+        await asyncio.sleep(1.0)
+
+
+async def create(
+    kube: Kube, ns: str, pods: list[Obj], conc: int, created: dict[str, float], rate: float = 0.0
+) -> None:
+    """Create ``pods`` (``rate`` > 0: at that many per second, else as fast as ``conc`` calls allow)."""
+    sem = asyncio.Semaphore(conc)
+    start = time.monotonic()
+
+    async def one(i: int, body: Obj) -> None:
+        if rate > 0:
+            await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
+        async with sem:
+            await kube.create(f"/api/v1/namespaces/{ns}/pods", body)
+            created[body["metadata"]["name"]] = time.monotonic()
+
+    await asyncio.gather(*(one(i, p) for i, p in enumerate(pods)))
+
+
+async def watch_bound(kube: Kube, ns: str, version: str, n: int, bound: dict[str, float]) -> None:
+    """Record when each pod of ``ns`` is first seen with ``nodeName``, until ``n`` are."""
+    while len(bound) < n:
+        async for event in kube.watch(f"/api/v1/namespaces/{ns}/pods", version, timeoutSeconds="600"):
+            obj = event.get("object") or {}
+            if event.get("type") == "BOOKMARK":
+                continue
+            version = obj["metadata"]["resourceVersion"]
+            name = obj["metadata"]["name"]
+            if (obj.get("spec") or {}).get("nodeName") and name not in bound:
+                bound[name] = time.monotonic()
+                if len(bound) >= n:
+                    return
+
+
+@dataclass
+class Proc:
+    """A scheduler process started for one phase."""
+
+    popen: subprocess.Popen[bytes]
+    started: float = field(default_factory=time.monotonic)
+
+    def usage(self) -> tuple[float, float]:
+        """CPU-seconds (user + system) and peak RSS in MiB so far."""
+        stat = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        cpu = (int(stat[11]) + int(stat[12])) / CLK_TCK
+        rss = 0.0
+        for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                rss = int(line.split()[1]) / 1024
+        return cpu, rss
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait()
+
+
+def start_motherboard(kubeconfig: Path, conc: int, log: Path) -> Proc:
+    profile = os.environ.get("MB_BENCH_CPROFILE")  # a path: run the scheduler under cProfile, dump there
+    wrap = ["-m", "cProfile", "-o", profile] if profile else []
+    argv = [sys.executable, *wrap, "-m", "motherboard.scheduler.service", "run", f"--kubeconfig={kubeconfig}",
+            "--no-leader-elect", "--metrics-port=0", "--health-port=0", f"--concurrency={conc}", "--qps=0"]  # fmt: skip
+    out = log.open("ab")
+    return Proc(subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
+
+
+def start_kube_scheduler(kubeconfig: Path, qps: int, log: Path) -> Proc:
+    config = {
+        "apiVersion": "kubescheduler.config.k8s.io/v1",
+        "kind": "KubeSchedulerConfiguration",
+        "clientConnection": {"kubeconfig": str(kubeconfig), "qps": qps, "burst": 2 * qps},
+        "leaderElection": {"leaderElect": False},
+        "profiles": [
+            {"schedulerName": KUBE},
+            {"schedulerName": KUBE_NOSCORE, "plugins": {"score": {"disabled": [{"name": "*"}]}}},
+        ],
+    }
+    path = log.with_suffix(".yaml")
+    path.write_text(json.dumps(config))  # JSON is YAML
+    argv = [str(K8S_BIN), f"--config={path}", "--secure-port=0", "--v=1"]
+    out = log.open("ab")
+    return Proc(subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
+
+
+# --- phases -------------------------------------------------------------------------------------------------
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return (
+        ordered[min(len(ordered) - 1, max(0, int(len(ordered) * q + 0.5) - 1))] if ordered else float("nan")
+    )
+
+
+async def b0(kube: Kube, ns: str, n: int, conc: int) -> Obj:
     await namespace(kube, ns)
-    await create(kube, ns, n, "bench-nobody", {}, conc)
+    await create(kube, ns, [pod(f"p{i}", "bench-nobody") for i in range(n)], conc, {})
     nodes = [x["metadata"]["name"] for x in (await kube.list("/api/v1/nodes"))["items"]]
     sem = asyncio.Semaphore(conc)
 
@@ -79,70 +202,126 @@ async def b0(kube: Kube, n: int, conc: int) -> dict[str, float]:
     start = time.monotonic()
     await asyncio.gather(*(bind(i) for i in range(n)))
     took = time.monotonic() - start
-    await kube.delete(f"/api/v1/namespaces/{ns}")
+    await drop_namespace(kube, ns)
     return {"pods_per_s": n / took, "seconds": took}
 
 
-async def b1(kube: Kube, kubeconfig: Path, n: int, conc: int) -> dict[str, float]:
-    ns = f"bench-b1-{os.getpid()}"
+async def backlog(
+    kube: Kube, ns: str, n: int, conc: int, scheduler: str, gpu: bool, start: Callable[[], Proc]
+) -> Obj:
+    """``n`` pending pods first, then the scheduler: its drain rate, CPU and RSS."""
     await namespace(kube, ns)
-    log = open(f"/tmp/{ns}.log", "wb")  # noqa: SIM115 - the subprocess writes it
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "motherboard.scheduler.service", "run", f"--kubeconfig={kubeconfig}",
-         "--no-leader-elect", "--metrics-port=0", "--health-port=0", f"--concurrency={conc}"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+    await create(kube, ns, [pod(f"p{i}", scheduler, gpu) for i in range(n)], conc, {})
+    version = (await kube.list(f"/api/v1/namespaces/{ns}/pods", limit="1"))["metadata"]["resourceVersion"]
+    bound: dict[str, float] = {}
+    watching = asyncio.create_task(watch_bound(kube, ns, version, n, bound))
+    proc = start()
     try:
-        await asyncio.sleep(4)  # start-up and initial list
+        try:
+            await asyncio.wait_for(asyncio.shield(watching), timeout=300)
+        except TimeoutError:
+            watching.cancel()
+        cpu, rss = proc.usage()
+    finally:
+        proc.stop()
+    await drop_namespace(kube, ns)
+    if len(bound) < 2:
+        return {"bound": len(bound)}
+    first, last = min(bound.values()), max(bound.values())
+    return {
+        "bound": len(bound),
+        "pods_per_s": len(bound) / (last - first),
+        "from_start_s": last - proc.started,
+        "cpu_s": cpu,
+        "cpu_s_per_1000": 1000 * cpu / len(bound),
+        "peak_rss_mib": rss,
+    }
+
+
+async def offered(
+    kube: Kube, ns: str, n: int, conc: int, scheduler: str, gpu: bool, rate: float, start: Callable[[], Proc]
+) -> Obj:
+    """Pods created at ``rate`` per second while the scheduler runs: create→bound latency."""
+    await namespace(kube, ns)
+    proc = start()
+    try:
+        await asyncio.sleep(5)  # start-up and the initial lists
+        cpu0, _ = proc.usage()
+        version = (await kube.list(f"/api/v1/namespaces/{ns}/pods", limit="1"))["metadata"]["resourceVersion"]
         created: dict[str, float] = {}
         bound: dict[str, float] = {}
-        version = (await kube.list(f"/api/v1/namespaces/{ns}/pods"))["metadata"]["resourceVersion"]
-
-        async def watch() -> None:  # a watch, not polling: listing 1,000 pods often would load the server
-            async for event in kube.watch(f"/api/v1/namespaces/{ns}/pods", version):
-                obj = event["object"]
-                if obj.get("spec", {}).get("nodeName") and obj["metadata"]["name"] not in bound:
-                    bound[obj["metadata"]["name"]] = time.monotonic()
-                    if len(bound) == n:
-                        return
-
-        watching = asyncio.create_task(watch())
-        start = time.monotonic()
-        creating = asyncio.create_task(create(kube, ns, n, "motherboard-scheduler", created, conc))
-        await asyncio.wait_for(watching, timeout=300)
-        await creating
-        took = max(bound.values()) - start
-        lat = sorted(bound[k] - created[k] for k in bound if k in created)
-        return {
-            "pods_per_s": len(bound) / took,
-            "seconds": took,
-            "p50": lat[len(lat) // 2],
-            "p99": lat[int(len(lat) * 0.99) - 1],
-            "bound": len(bound),
-        }
+        watching = asyncio.create_task(watch_bound(kube, ns, version, n, bound))
+        t0 = time.monotonic()
+        await create(kube, ns, [pod(f"p{i}", scheduler, gpu) for i in range(n)], conc, created, rate)
+        offered_rate = n / (time.monotonic() - t0)
+        try:
+            await asyncio.wait_for(asyncio.shield(watching), timeout=120)
+        except TimeoutError:
+            watching.cancel()
+        cpu, rss = proc.usage()
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-        await kube.delete(f"/api/v1/namespaces/{ns}")
+        proc.stop()
+    await drop_namespace(kube, ns)
+    lat = [bound[k] - created[k] for k in bound if k in created]
+    return {
+        "bound": len(bound),
+        "offered_per_s": offered_rate,
+        "p50_s": percentile(lat, 0.50),
+        "p99_s": percentile(lat, 0.99),
+        "cpu_s_per_1000": 1000 * (cpu - cpu0) / max(1, len(bound)),
+        "peak_rss_mib": rss,
+    }
+
+
+def load() -> str:
+    return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def show(name: str, result: Obj) -> None:
+    print(f"{name:34s}", {k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}, load(),
+          flush=True)  # fmt: skip
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--kubeconfig", type=Path, default=Path("/tmp/mb-bench/kubeconfig"))
     parser.add_argument("--pods", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument(
-        "--kubeconfig", type=Path, default=Path.home() / ".local/state/motherboard/dev-cluster/kubeconfig"
+        "--gpu-pods", type=int, default=600, help="GPU variant (the GPU nodes' capacity caps it)"
     )
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--kube-qps", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=100.0, help="offered load, pods/s")
+    parser.add_argument("--offered-pods", type=int, default=1000)
+    parser.add_argument("--phases", default="b0,b0k,mb,kube,mb-gpu,kube-gpu,mb-rate,kube-rate")
+    parser.add_argument("--log-dir", type=Path, default=Path("/tmp/mb-bench-logs"))
     args = parser.parse_args()
-    async with Kube(load_access(args.kubeconfig), connections=args.concurrency + 8) as kube:
+    args.log_dir.mkdir(parents=True, exist_ok=True)
+    phases = args.phases.split(",")
+    n, conc, tag = args.pods, args.concurrency, os.getpid()
+
+    def mb() -> Proc:
+        return start_motherboard(args.kubeconfig, conc, args.log_dir / "motherboard.log")
+
+    def ks() -> Proc:
+        return start_kube_scheduler(args.kubeconfig, args.kube_qps, args.log_dir / "kube-scheduler.log")
+
+    async with Kube(load_access(args.kubeconfig), connections=conc + 8) as kube:
         nodes = len((await kube.list("/api/v1/nodes"))["items"])
-        print(f"nodes={nodes} pods={args.pods} concurrency={args.concurrency} qps=unlimited")
-        print(
-            "B0 bind ceiling:",
-            {k: round(v, 3) for k, v in (await b0(kube, args.pods, args.concurrency)).items()},
-        )
-        result = await b1(kube, args.kubeconfig, args.pods, args.concurrency)
-        print("B1 motherboard:", {k: round(v, 3) for k, v in result.items()})
+        print(f"nodes={nodes} pods={n} motherboard: qps=unlimited concurrency={conc}; "
+              f"kube-scheduler: qps={args.kube_qps} burst={2 * args.kube_qps}; {load()}", flush=True)  # fmt: skip
+        runs: dict[str, Callable[[], Any]] = {
+            "b0": lambda: b0(kube, f"b0-{tag}", n, conc),
+            "b0k": lambda: backlog(kube, f"b0k-{tag}", n, conc, KUBE_NOSCORE, False, ks),
+            "mb": lambda: backlog(kube, f"mb-{tag}", n, conc, MB, False, mb),
+            "kube": lambda: backlog(kube, f"kube-{tag}", n, conc, KUBE, False, ks),
+            "mb-gpu": lambda: backlog(kube, f"mbg-{tag}", args.gpu_pods, conc, MB, True, mb),
+            "kube-gpu": lambda: backlog(kube, f"kubeg-{tag}", args.gpu_pods, conc, KUBE, True, ks),
+            "mb-rate": lambda: offered(kube, f"mbr-{tag}", args.offered_pods, conc, MB, False, args.rate, mb),
+            "kube-rate": lambda: offered(kube, f"kuber-{tag}", args.offered_pods, conc, KUBE, False, args.rate, ks),
+        }  # fmt: skip
+        for phase in phases:
+            show(phase, await runs[phase]())
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ class Kube:
             headers=self._headers(content_type if data is not None else None),
         ) as response:
             payload = await response.read()
-            parsed: Obj = json.loads(payload) if payload else {}
+            parsed = _parse(payload)
             if response.status >= 300:
                 raise ApiError(
                     response.status,
@@ -134,11 +134,23 @@ class Kube:
             self._access.server + path, params=query, headers=self._headers(), timeout=timeout
         ) as response:
             if response.status >= 300:
-                parsed = json.loads(await response.read() or b"{}")
+                parsed = _parse(await response.read())
                 raise ApiError(response.status, parsed.get("reason", ""), parsed.get("message", ""), parsed)
             async for line in response.content:
                 if line.strip():
                     yield json.loads(line)
+
+
+def _parse(payload: bytes) -> Obj:
+    """A JSON body, or ``{"message": text}`` for the plain-text errors some paths answer (e.g. a 404 of a
+    resource whose CRD is missing), so callers always get an :class:`ApiError`, never a decode error."""
+    if not payload:
+        return {}
+    try:
+        parsed = json.loads(payload)
+    except ValueError:
+        return {"message": payload.decode(errors="replace").strip()}
+    return parsed if isinstance(parsed, dict) else {"items": parsed}
 
 
 async def ignore(status: int, call: Any) -> Obj | None:

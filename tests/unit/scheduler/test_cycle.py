@@ -138,3 +138,36 @@ def test_a_cycle_takes_at_most_limit_workloads(limit: int) -> None:
     for i in range(5):
         world.submit(f"default/p{i}", pods=1, gpus=1)
     assert len(world.cycle.run(now=0, limit=limit).actions) == limit
+
+
+def test_one_cycle_places_many_workloads_on_one_snapshot_and_assumes_them_once() -> None:
+    world = World(nodes=2)
+    for i in range(4):
+        world.submit(f"default/solo{i}", pods=1, gpus=4)  # 4 × 4 GPUs fill both nodes exactly
+    world.submit("default/late", pods=1, gpus=1)
+    copies = 0
+    snapshot = world.cache.snapshot
+
+    def counting_snapshot() -> object:
+        nonlocal copies
+        copies += 1
+        return snapshot()
+
+    world.cache.snapshot = counting_snapshot  # type: ignore[method-assign]
+    actions = world.cycle.run(now=0).actions
+    binds = [a for a in actions if isinstance(a, Bind)]
+    assert len(binds) == 4 and copies == 1, "one snapshot for the whole cycle"
+    assert [type(a) for a in actions].count(Pending) == 1
+    assert len(world.cache.placements()) == 4, "the batch is assumed when the cycle ends"
+    assert sorted(p.node_name for b in binds for p in b.placements) == ["n0", "n0", "n1", "n1"]
+
+
+def test_a_gang_that_fails_inside_a_batch_leaves_the_other_gangs_placed() -> None:
+    world = World(nodes=2)
+    world.submit("default/a", pods=1, gpus=8)
+    world.submit("default/big", pods=3, gpus=8)  # needs three nodes: rolls back its own allocations only
+    world.submit("default/c", pods=1, gpus=8)
+    actions = world.cycle.run(now=0).actions
+    bound = sorted(a.workload.key for a in actions if isinstance(a, Bind))
+    assert bound == ["default/a", "default/c"]
+    assert {p.pod.name for p in world.cache.placements()} == {"default/a-0", "default/c-0"}

@@ -37,12 +37,15 @@ class Binder:
     def __init__(self, world: World, api: SchedulerApi) -> None:
         self.world, self.api = world, api
         self.tasks: set[asyncio.Task[None]] = set()
+        self.binding = 0
+        """Pods assumed and handed over but not yet bound or failed: the loop schedules only so far ahead."""
         self._explained: dict[str, str] = {}
 
     def dispatch(self, actions: Iterable[Action], started: float) -> None:
         for action in actions:
             if isinstance(action, Bind):
                 self.world.start_binding(action.workload, [p.pod.name for p in action.placements])
+                self.binding += len(action.placements)
                 self._spawn(self._bind(action, started))
             elif isinstance(action, Evict):
                 self.world.start_preemption(action)
@@ -74,6 +77,12 @@ class Binder:
 
     # --- bind -------------------------------------------------------------------------------------------------
     async def _bind(self, action: Bind, started: float) -> None:
+        try:
+            await self._bind_gang(action, started)
+        finally:
+            self.binding -= len(action.placements)
+
+    async def _bind_gang(self, action: Bind, started: float) -> None:
         keys = [p.pod.name for p in action.placements]
         infos = [self.world.pods.get(k) for k in keys]
         if any(i is None for i in infos):  # a member was deleted while the cycle ran

@@ -24,7 +24,8 @@ def run_command(
         Path | None, typer.Option(help="Kubeconfig; default $KUBECONFIG or in-cluster.")
     ] = None,
     profile: Annotated[
-        Path | None, typer.Option(help="Placement profile YAML; default scheduler/profiles/default.yaml.")
+        Path | None,
+        typer.Option(help="Placement profile YAML; default src/motherboard/scheduler/profiles/default.yaml."),
     ] = None,
     metrics_port: Annotated[int, typer.Option(help="Port of /metrics (0 disables).")] = 10260,
     health_port: Annotated[int, typer.Option(help="Port of /healthz and /readyz (0 disables).")] = 10261,
@@ -34,6 +35,9 @@ def run_command(
     qps: Annotated[float, typer.Option(help="API writes per second at most (0: unlimited).")] = 0.0,
     concurrency: Annotated[int, typer.Option(help="API calls in flight at most.")] = 64,
     batch: Annotated[int, typer.Option(help="Workloads per scheduling cycle at most.")] = 256,
+    ahead: Annotated[
+        int, typer.Option(help="Pods assumed but not yet bound at most (0: twice --concurrency).")
+    ] = 0,
 ) -> None:
     """Run the scheduler until SIGTERM; exits 1 if it loses the leader Lease."""
     from motherboard.scheduler.service.main import Options, run
@@ -49,5 +53,6 @@ def run_command(
         qps=qps,
         concurrency=concurrency,
         batch=batch,
+        ahead=ahead,
     )
     raise typer.Exit(run(options))

@@ -59,6 +59,9 @@ class Options:
     """API calls in flight at most (binding, patches, events)."""
     batch: int = 256
     """Workloads per cycle at most, so watch events and binding results are handled in between."""
+    ahead: int = 0
+    """Pods assumed but not yet bound at most before the next cycle waits (0: twice ``concurrency``).
+    Scheduling far ahead of the API server only blocks the event loop that reads its answers."""
     identity: str = f"{socket.gethostname()}_{os.getpid()}"
 
 
@@ -112,7 +115,8 @@ async def serve(opts: Options) -> int:
         binder.dispatch(binds, time.monotonic())
         binder.undo(undo, "its gang was left half bound and cannot complete")
         # 4. Schedule.
-        return await _schedule(world, binder, health, stop, keep, opts.batch)
+        ahead = opts.ahead or 2 * opts.concurrency
+        return await _schedule(world, binder, health, stop, keep, opts.batch, ahead)
     finally:
         for task in [*watches, *([keep] if keep else [])]:
             task.cancel()
@@ -130,15 +134,19 @@ async def _schedule(
     stop: asyncio.Event,
     keep: asyncio.Task[None] | None,
     batch: int,
+    ahead: int,
 ) -> int:
     gauges = 0.0
     while not stop.is_set():
         health.tick()
         if keep is not None and keep.done():
             return 1  # lost the lease: another replica may be scheduling now
+        if binder.binding >= ahead:  # back-pressure: let the bindings in flight answer first
+            await asyncio.sleep(IDLE_POLL / 2)
+            continue
         started = time.monotonic()
         world.changed = False
-        result = world.cycle.run(limit=batch)
+        result = world.cycle.run(limit=max(1, min(batch, ahead - binder.binding)))
         for point, seconds in result.seconds.items():
             metrics.EXTENSION_POINT.labels(point).observe(seconds)
         binder.dispatch(result.actions, started)

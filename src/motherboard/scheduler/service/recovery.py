@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 def recover(world: World) -> tuple[list[Bind], list[PodInfo]]:
     """Binds that complete half-bound gangs, and bound pods to delete where a gang cannot complete."""
+    world.apply_node_changes()  # the assignments name nodes the cache must already hold
     bound: dict[str, list[PodInfo]] = defaultdict(list)
     waiting: dict[str, list[PodInfo]] = defaultdict(list)
     for info in world.pods.values():

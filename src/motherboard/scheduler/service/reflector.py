@@ -55,6 +55,9 @@ class Reflector:
             except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
                 log.warning("watch %s broke: %s; relisting", self.path, exc)
                 await asyncio.sleep(1.0)
+            except ValueError as exc:  # a body that is not JSON (e.g. a plain-text 404 for a missing CRD)
+                log.warning("watch %s: unreadable answer (%s); relisting", self.path, exc)
+                await asyncio.sleep(5.0)
             self.relists += 1
 
     async def _list(self) -> str:

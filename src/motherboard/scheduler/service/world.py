@@ -7,35 +7,47 @@ loop, so nothing here locks. Pods are sorted into three sets:
   a workload is queued once it has ``min-available`` members (minus members already bound);
 * **in flight** — assumed by a cycle, being annotated and bound; watch updates leave them alone;
 * **bound** — charged in the cache at the devices of their assignment annotation (anyone's pods: other
-  schedulers' pods use CPU, memory and devices too), and, for ours, in the quota tree under their workload.
+  schedulers' pods use CPU, memory and devices too), and, for ours, in the quota tree under their workload
+  (:class:`~.holding.Holdings`).
+
+Watch events are cheap when they change nothing the scheduler reads: most pod events are status-only
+(the kubelet's phase and conditions, our own ``PodScheduled`` explanations) and are dropped before the
+pod is parsed; node heartbeats likewise. Node changes are collected and applied in bulk before the next
+cycle (:mod:`.nodecache`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from motherboard.scheduler.admission import Resources, Workload
 from motherboard.scheduler.binding import StaleAssignment, fallback_placement, placement_from_assignment
-from motherboard.scheduler.cache import AccountingError, ClusterCache, NodeSpec, PodRequest
-from motherboard.scheduler.cycle import NO_QUEUE, Cycle, Evict
+from motherboard.scheduler.cache import AccountingError, NodeSpec, PodRequest
+from motherboard.scheduler.cycle import Cycle, Evict
 from motherboard.scheduler.placement import Placer, Profile
 from motherboard.scheduler.placement.plugins import default_registry
 from motherboard.scheduler.queueing import Backoff, QueueManager
-from motherboard.scheduler.service.objects import PodInfo, node_spec, pod_info
+from motherboard.scheduler.service.holding import Holdings, total
+from motherboard.scheduler.service.nodecache import NodeWatch, WatchCache
+from motherboard.scheduler.service.objects import PodInfo, pod_info
 from motherboard.scheduler.service.tenancy import Tenancy
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
+Seen = tuple[object, ...]
+"""What the scheduler reads of a watched object, by reference (compared, never parsed)."""
 
 
 class World:
     """Watch state + core state; implements the cycle's :class:`~motherboard.scheduler.cycle.Gangs`."""
 
     def __init__(self, profile: Profile, backoff: Backoff | None = None) -> None:
-        self.nodes: dict[str, NodeSpec] = {}
-        self.cache = ClusterCache()
+        self.node_watch = NodeWatch()
+        self.nodes: dict[str, NodeSpec] = self.node_watch.specs
+        self.cache = WatchCache()
         self.tenancy = Tenancy()
         self.queues = QueueManager(backoff=backoff or Backoff(base=0.5, cap=30.0))
         self.pods: dict[str, PodInfo] = {}
@@ -44,52 +56,54 @@ class World:
         self.workload_of: dict[str, str] = {}
         """Pending or in-flight pod → workload key."""
         self.in_flight: set[str] = set()
-        self.holding: dict[str, set[str]] = {}
-        """Admitted workload → its pods (in flight or bound) that hold its quota."""
-        self.admitted: dict[str, Workload] = {}
-        self.evicting: dict[str, Workload] = {}
-        """Victims being evicted: their quota is already released in the tree."""
         self.victims: set[str] = set()
-        """Their pods: no longer charged in the cache (a preemptor holds their devices)."""
+        """Pods being evicted: no longer charged in the cache (a preemptor holds their devices)."""
         self.uncharged: dict[str, PodInfo] = {}
         """Bound pods whose node is not in the cache yet."""
         self.changed = False
         """Set when something may let a waiting workload run; the loop wakes on it."""
+        self._seen_pods: dict[str, Seen] = {}
         placer = Placer(profile, default_registry(self.nodes))
-        self.cycle = Cycle(self.queues, self.tenancy.tree(), self.cache, placer, self)
+        self.cycle = Cycle(
+            self.queues, self.tenancy.tree(), self.cache, placer, self, refresh=self.apply_node_changes
+        )
+        self.holds = Holdings(self.tenancy, self.cycle)
+
+    @property
+    def admitted(self) -> dict[str, Workload]:
+        return self.holds.admitted
 
     # --- Gangs protocol -----------------------------------------------------------------------------------
     def members(self, key: str) -> Sequence[PodRequest]:
         pods = self.pending.get(key, {})
         if len(pods) < self._needed(key, pods):
             return ()
+        if len(pods) == 1:
+            return [next(iter(pods.values())).request]
         return [p.request for p in sorted(pods.values(), key=lambda p: p.key)]
 
     def pods_of(self, key: str) -> Sequence[str]:
-        return sorted(self.holding.get(key, ()))
+        return self.holds.pods_of(key)
 
     def any_alive(self, pods: Sequence[str]) -> bool:
         return any(p in self.pods for p in pods)
 
     # --- nodes ---------------------------------------------------------------------------------------------
     def on_node(self, obj: Obj, deleted: bool = False) -> None:
-        name = obj["metadata"]["name"]
-        if deleted:
-            self.nodes.pop(name, None)
-            dropped = self.cache.remove_node(name)
-        else:
-            spec = node_spec(obj)
-            old = self.nodes.get(name)
-            if old is not None and old == spec and old.labels == spec.labels:
-                return  # heartbeats change nothing the scheduler reads
-            self.nodes[name] = spec
-            dropped = self.cache.upsert_node(spec)
-            for info in list(self.uncharged.values()):
-                if info.node == name:
-                    del self.uncharged[info.key]
-                    self._charge(info)
-        for placement in dropped:
-            log.warning("pod %s no longer fits node %s after a node change", placement.pod.name, name)
+        if self.node_watch.on_node(obj, deleted):
+            self.changed = True
+
+    def apply_node_changes(self) -> None:
+        """Apply the collected node changes to the cache at once (one rebuild, not one per node)."""
+        if not self.node_watch.dirty:
+            return
+        for placement in self.node_watch.apply(self.cache):
+            log.warning("pod %s no longer fits node %s after a node change", placement.pod.name,
+                        placement.node_name)  # fmt: skip
+        for info in list(self.uncharged.values()):
+            if info.node in self.nodes:
+                del self.uncharged[info.key]
+                self._charge(info)
         self._freed()
 
     # --- queues and pools ---------------------------------------------------------------------------------
@@ -108,19 +122,28 @@ class World:
 
     def rebuild_tree(self) -> None:
         """A Queue changed: rebuild the tree and re-charge every admitted workload in it."""
-        tree = self.tenancy.tree()
-        for workload in self.admitted.values():
-            if workload.queue in tree:
-                tree.assume(workload)
-        self.cycle.tree = tree
+        self.holds.recharge()
         for key, pods in list(self.pending.items()):  # a pod's queue may come from its namespace's Queue
             self._push(key, pods)
         self._freed()
 
     # --- pods ------------------------------------------------------------------------------------------------
     def on_pod(self, obj: Obj, deleted: bool = False) -> None:
-        info = pod_info(obj)
-        if deleted or info.done:
+        meta = obj["metadata"]
+        key = f"{meta.get('namespace', 'default')}/{meta['name']}"
+        if deleted:
+            self.drop_pod(key)
+            return
+        seen, last = _seen_pod(obj), self._seen_pods.get(key)
+        if last == seen:
+            return  # status-only: the kubelet's phase and conditions, our own explanations
+        self._seen_pods[key] = seen
+        old = self.pods.get(key)
+        if old is not None and last is not None and old.node is None and _just_bound(last, seen):
+            info = replace(old, node=obj["spec"]["nodeName"], done=bool(seen[5]), disrupted=bool(seen[6]))
+        else:
+            info = pod_info(obj)
+        if info.done:
             self.drop_pod(info.key)
             return
         self.pods[info.key] = info
@@ -128,11 +151,16 @@ class World:
             self._unpend(info.key)
             if info.key not in self.victims:  # a victim's devices already belong to its preemptor
                 self._charge(info)
-        elif info.ours and info.key not in self.in_flight and not info.disrupted:
+        # A late event from before the binding (the annotation's, say) after our bind call returned: the
+        # pod is bound and charged in the cache, not pending again.
+        elif (
+            info.ours and info.key not in self.in_flight and not info.disrupted and not self._placed(info.key)
+        ):
             self._pend(info)
 
     def drop_pod(self, key: str) -> None:
         """The pod finished or was deleted: release what it held."""
+        self._seen_pods.pop(key, None)
         self.pods.pop(key, None)
         self.uncharged.pop(key, None)
         self.victims.discard(key)
@@ -141,15 +169,9 @@ class World:
         if self.cache.placement(key) is not None:
             self.cache.forget(key)
             self._freed()
-        for wkey, pods in list(self.holding.items()):
-            if key in pods:
-                pods.discard(key)
-                if not pods:  # the whole workload is gone: its quota goes back to the tree
-                    del self.holding[wkey]
-                    self.admitted.pop(wkey, None)
-                    self.evicting.pop(wkey, None)
-                    self.cycle.tree.forget(wkey)
-                    self._freed()
+        if self.holds.release(key):
+            self._freed()
+        self.workload_of.pop(key, None)
 
     # --- binding outcomes (called by the binder) ----------------------------------------------------------------
     def start_binding(self, workload: Workload, pods: Sequence[str]) -> None:
@@ -158,9 +180,7 @@ class World:
             self._unpend(key)
             self.in_flight.add(key)
             self.workload_of[key] = workload.key
-        self.holding.setdefault(workload.key, set()).update(pods)
-        if workload.queue != NO_QUEUE:
-            self.admitted[workload.key] = workload
+        self.holds.start(workload, pods)
 
     def bound(self, key: str) -> None:
         self.in_flight.discard(key)
@@ -172,7 +192,7 @@ class World:
         self.in_flight.discard(key)
         if self.cache.placement(key) is not None and not self.cache.is_bound(key):
             self.cache.forget(key)
-        self.drop_hold(key)
+        self.holds.release(key)
         info = self.pods.get(key)
         if info is not None and info.node is None and info.ours:
             self._pend(info, backoff=True)
@@ -180,10 +200,7 @@ class World:
 
     def start_preemption(self, action: Evict) -> None:
         """The cycle released the victims' quota and devices; they leave the admitted set until they go."""
-        for victim in action.victims:
-            workload = self.admitted.pop(victim.workload.key, None)
-            if workload is not None:
-                self.evicting[victim.workload.key] = workload
+        self.holds.start_preemption(action.victims)
         self.victims.update(action.victim_pods)
 
     def preemption_failed(self, action: Evict) -> None:
@@ -192,27 +209,13 @@ class World:
         for placement in reservation.placements if reservation else ():
             if self.cache.placement(placement.pod.name) is not None:
                 self.cache.forget(placement.pod.name)
-        for victim in action.victims:
-            workload = self.evicting.pop(victim.workload.key, None)
-            if workload is not None and victim.workload.key in self.holding:
-                self.admitted[workload.key] = workload
-                if workload.queue in self.cycle.tree and not self.cycle.tree.is_admitted(workload.key):
-                    self.cycle.tree.assume(workload)
+        self.holds.restore(action.victims)
         for key in action.victim_pods:
             self.victims.discard(key)
             info = self.pods.get(key)
             if info is not None and info.node is not None:
                 self._charge(info)
         self._freed()
-
-    def drop_hold(self, key: str) -> None:
-        for wkey, pods in list(self.holding.items()):
-            if key in pods:
-                pods.discard(key)
-                if not pods:
-                    del self.holding[wkey]
-                    self.admitted.pop(wkey, None)
-                    self.cycle.tree.forget(wkey)
 
     # --- internals -------------------------------------------------------------------------------------------
     def _charge(self, info: PodInfo) -> None:
@@ -224,6 +227,7 @@ class World:
         if info.node not in self.nodes:
             self.uncharged[info.key] = info
             return
+        self.apply_node_changes()  # the pod's node may have come with the changes not applied yet
         state = self.cache.live_state
         try:
             placement = placement_from_assignment(state, info.request, info.assignment, info.node)
@@ -240,29 +244,11 @@ class World:
             return
         self.cache.confirm(info.key)
         if info.ours:
-            self._hold(info)
-
-    def _hold(self, info: PodInfo) -> None:
-        # A bound pod of ours not bound by this process (a restart, or a previous leader): charge its quota.
-        wkey = self.workload_of.get(info.key, info.gang)
-        pods = self.holding.setdefault(wkey, set())
-        if info.key in pods:
-            return
-        pods.add(info.key)
-        queue = self.tenancy.queue_for(info.queue, info.namespace)
-        if queue == NO_QUEUE:
-            return
-        old = self.admitted.get(wkey)
-        request = info.quota if old is None else Resources(_sum([old.request, info.quota]))
-        workload = Workload(wkey, queue, request, info.request.priority, info.created, pods=len(pods))
-        self.cycle.tree.forget(wkey)
-        if queue in self.cycle.tree:
-            self.cycle.tree.assume(workload)
-        self.admitted[wkey] = workload
+            self.holds.hold_bound(info, self.workload_of.get(info.key, info.gang))
 
     def _pend(self, info: PodInfo, backoff: bool = False) -> None:
         # Late members of a gang already running are scheduled on their own, under their own key.
-        wkey = info.gang if info.gang not in self.holding else f"{info.gang}+{info.name}"
+        wkey = info.gang if info.gang not in self.holds else f"{info.gang}+{info.name}"
         wkey = self.workload_of.get(info.key, wkey)
         self.workload_of[info.key] = wkey
         pods = self.pending.setdefault(wkey, {})
@@ -289,7 +275,7 @@ class World:
         workload = Workload(
             key=key,
             queue=self.tenancy.queue_for(first.queue, first.namespace),
-            request=Resources(_sum([p.quota for p in pods.values()])),
+            request=first.quota if len(pods) == 1 else Resources(total(p.quota for p in pods.values())),
             priority=max(p.request.priority for p in pods.values()),
             created=min(p.created for p in pods.values()),
             pods=len(pods),
@@ -304,16 +290,39 @@ class World:
         if not pods:
             return 1
         first = next(iter(pods.values()))
-        return max(1, first.min_available - len(self.holding.get(key, ())))
+        return max(1, first.min_available - self.holds.count(key))
+
+    def _placed(self, key: str) -> bool:
+        return self.cache.placement(key) is not None
 
     def _freed(self) -> None:
         self.queues.notify_capacity_freed()
         self.changed = True
 
 
-def _sum(vectors: Sequence[Resources]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for vector in vectors:
-        for name, amount in vector.items():
-            out[name] = out.get(name, 0) + amount
-    return out
+def _seen_pod(obj: Obj) -> Seen:
+    # Everything pod_info reads, by reference: spec, labels, annotations, and from the status only whether
+    # it finished and the DisruptionTarget condition. Equal to the last event's: nothing changed for us.
+    meta, status = obj["metadata"], obj.get("status") or {}
+    done = status.get("phase") in ("Succeeded", "Failed") or meta.get("deletionTimestamp") is not None
+    disrupted = any(
+        c.get("type") == "DisruptionTarget" and c.get("status") == "True"
+        for c in status.get("conditions") or ()
+    )
+    return (obj.get("spec"), meta.get("labels"), meta.get("annotations"), meta.get("deletionTimestamp"),
+            meta.get("uid"), done, disrupted)  # fmt: skip
+
+
+def _just_bound(last: Seen, seen: Seen) -> bool:
+    """Only ``spec.nodeName`` was set since ``last`` (the binding): the pod need not be parsed again."""
+    if last[1:4] != seen[1:4] or last[4] != seen[4]:
+        return False
+    before, after = last[0], seen[0]
+    if not isinstance(before, dict) or not isinstance(after, dict) or before.get("nodeName"):
+        return False
+    if not after.get("nodeName") or len(after) != len(before) + ("nodeName" not in before):
+        return False
+    return all(k == "nodeName" or before.get(k, _MISSING) == v for k, v in after.items())
+
+
+_MISSING = object()

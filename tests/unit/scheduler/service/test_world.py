@@ -119,3 +119,97 @@ def test_deleting_every_pod_of_an_admitted_workload_returns_its_quota() -> None:
         w.on_pod(pod(name, 4, size=2, node="n0"), deleted=True)
     assert w.cycle.tree.usage("team").get_amount("nvidia.com/gpu") == 0
     assert w.cache.placements() == []
+
+
+def test_status_only_updates_of_a_pod_are_dropped_before_it_is_parsed(monkeypatch: Any) -> None:
+    import motherboard.scheduler.service.world as world_module
+
+    w = world()
+    parsed: list[str] = []
+    real = world_module.pod_info
+
+    def counting(obj: Obj) -> Any:
+        parsed.append(obj["metadata"]["name"])
+        return real(obj)
+
+    monkeypatch.setattr(world_module, "pod_info", counting)
+    obj = pod("a", group=None, node="n0", devices=["n0-gpu0"])
+    w.on_pod(obj)
+    for conditions in ([{"type": "Ready", "status": "False"}], [{"type": "Ready", "status": "True"}]):
+        w.on_pod({**obj, "status": {"phase": "Running", "conditions": conditions}})  # the kubelet
+    assert parsed == ["a"]
+    w.on_pod({**obj, "status": {"phase": "Succeeded"}})  # finished: it releases its devices
+    assert parsed == ["a", "a"] and w.cache.placement("ns/a") is None
+
+
+def test_node_changes_are_applied_in_bulk_before_the_next_cycle_or_bound_pod() -> None:
+    w = World(shipped_profile())
+    rebuilds = 0
+    apply_nodes = w.cache.apply_nodes
+
+    def counting(changes: Any) -> Any:
+        nonlocal rebuilds
+        rebuilds += 1
+        return apply_nodes(changes)
+
+    w.cache.apply_nodes = counting  # type: ignore[method-assign]
+    for i in range(5):
+        w.on_node(node(f"n{i}"))
+    w.on_node(node("n0"))  # a heartbeat: nothing the scheduler reads changed
+    assert rebuilds == 0 and w.cache.node_names == ()
+    w.on_pod(pod("a", group=None, node="n3", devices=["n3-gpu0"]))
+    assert rebuilds == 1 and len(w.cache.node_names) == 5 and w.cache.is_bound("ns/a")
+    w.on_node(node("n5"))
+    w.on_pod(pod("b", group=None))
+    (action,) = w.cycle.run(now=0).actions
+    assert isinstance(action, Bind) and rebuilds == 2 and len(w.cache.node_names) == 6
+
+
+def test_a_workload_whose_binding_failed_returns_its_quota_and_its_pod_is_pending_again() -> None:
+    w = world()
+    queue = {"apiVersion": "motherboard.io/v1alpha1", "kind": "Queue", "metadata": {"name": "team"},
+             "spec": {"namespaces": ["ns"], "quotas": [{"resource": "nvidia.com/gpu", "nominal": 8}]}}  # fmt: skip
+    w.on_queue(queue)
+    w.on_pod(pod("solo", 2, group=None))
+    (action,) = w.cycle.run(now=0).actions
+    assert isinstance(action, Bind)
+    w.start_binding(action.workload, ["ns/solo"])
+    assert w.cycle.tree.usage("team").get_amount("nvidia.com/gpu") == 2000 and "ns/solo" in w.admitted
+    w.binding_failed("ns/solo")
+    assert w.cycle.tree.usage("team").get_amount("nvidia.com/gpu") == 0 and w.admitted == {}
+    assert w.queues.pending() == 1
+
+
+def test_the_binding_event_of_a_pending_pod_is_read_without_parsing_it_again(monkeypatch: Any) -> None:
+    import motherboard.scheduler.service.world as world_module
+
+    w = world()
+    parsed: list[str] = []
+    real = world_module.pod_info
+    monkeypatch.setattr(world_module, "pod_info", lambda obj: parsed.append("x") or real(obj))
+    pending = pod("a", group=None)
+    w.on_pod(pending)
+    bound = {**pending, "spec": {**pending["spec"], "nodeName": "n1"}}
+    w.on_pod(bound)
+    assert parsed == ["x"] and w.pods["ns/a"] == real(bound)
+    placement = w.cache.placement("ns/a")
+    assert placement is not None and placement.node_name == "n1" and w.queues.pending() == 0
+    w.on_pod({**bound, "metadata": {**bound["metadata"], "labels": {"x": "y"}}})  # a real change: parsed
+    assert parsed == ["x", "x"]
+
+
+def test_a_late_event_from_before_the_binding_does_not_make_a_bound_pod_pending_again() -> None:
+    w = world()
+    pending = pod("a", group=None)
+    w.on_pod(pending)
+    (action,) = w.cycle.run(now=0).actions
+    assert isinstance(action, Bind)
+    w.start_binding(action.workload, ["ns/a"])
+    annotated = {
+        **pending,
+        "metadata": {**pending["metadata"], "annotations": action.assignments[0].annotations()},
+    }
+    w.bound("ns/a")  # the bind call returned before the watch delivered the annotation's event
+    w.on_pod(annotated)
+    assert w.queues.pending() == 0 and w.cycle.run(now=0).actions == []
+    assert w.cache.is_bound("ns/a")
