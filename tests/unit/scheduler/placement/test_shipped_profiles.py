@@ -30,7 +30,6 @@ def test_unknown_shipped_profile_names_the_known_ones() -> None:
         shipped_profile("no-such-profile")
 
 
-@pytest.mark.skipif(not REPO_COPY.is_dir(), reason="not a source checkout")
 def test_repository_copy_is_identical_to_the_package_data() -> None:
     package = _package_files()
     repo = {p.name: p.read_bytes() for p in REPO_COPY.glob("*.yaml")}

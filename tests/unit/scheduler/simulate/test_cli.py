@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from motherboard.scheduler.simulate.cli import DEFAULT_NODES, DEFAULT_TRACE, app
@@ -13,7 +12,11 @@ from motherboard.scheduler.simulate.convert import node_spec, pod_request
 from motherboard.scheduler.simulate.packing import inflate, run_packing
 from motherboard.scheduler.simulate.trace import load_nodes, load_pods
 
-pytestmark = pytest.mark.skipif(not DEFAULT_TRACE.exists(), reason="shared trace not present")
+
+def test_the_shared_trace_is_where_the_simulator_looks_for_it() -> None:
+    # The trace ships in ../shared beside every checkout (and CI's clone); without it these tests must
+    # fail loudly rather than be skipped.
+    assert DEFAULT_TRACE.exists() and DEFAULT_NODES.exists(), f"missing {DEFAULT_TRACE}"
 
 
 def _small_cluster(tmp_path: Path) -> Path:
