@@ -12,6 +12,7 @@ The flow in a scheduling cycle::
 Everything here is pure Python over small frozen values; no Kubernetes client.
 """
 
+from motherboard.api.v1alpha1.queue import QueueingStrategy
 from motherboard.scheduler.admission.adapter import queue_spec_from_api, queue_specs_from_api, quota_key
 from motherboard.scheduler.admission.decision import (
     Admit,
@@ -31,7 +32,6 @@ from motherboard.scheduler.admission.preemption import PreemptionReason, Victim,
 from motherboard.scheduler.admission.resources import Resources
 from motherboard.scheduler.admission.spec import (
     PreemptionPolicy,
-    QueueingStrategy,
     QueueSpec,
     ReclaimFromBorrowers,
     ResourceQuota,

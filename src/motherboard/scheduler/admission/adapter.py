@@ -14,9 +14,7 @@ from motherboard.api.v1alpha1.queue import Queue
 from motherboard.api.v1alpha1.queue import ResourceQuota as ApiResourceQuota
 from motherboard.scheduler.admission.spec import (
     PreemptionPolicy,
-    QueueingStrategy,
     QueueSpec,
-    ReclaimFromBorrowers,
     ResourceQuota,
     WithinQueue,
 )
@@ -48,9 +46,9 @@ def queue_spec_from_api(queue: Queue) -> QueueSpec:
         weight=float(queue.spec.weight),
         preemption=PreemptionPolicy(
             within_queue=WithinQueue(queue.spec.preemption.within_queue.value),
-            reclaim_from_borrowers=ReclaimFromBorrowers(queue.spec.preemption.reclaim_from_borrowers.value),
+            reclaim_from_borrowers=queue.spec.preemption.reclaim_from_borrowers,
         ),
-        strategy=QueueingStrategy(queue.spec.queueing_strategy.value),
+        strategy=queue.spec.queueing_strategy,
     )
 
 

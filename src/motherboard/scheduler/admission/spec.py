@@ -12,7 +12,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
+from motherboard.api.v1alpha1.queue import QueueingStrategy, ReclaimPolicy
 from motherboard.scheduler.admission.resources import Resources
+
+# The Queue API's enums serve as they are; only WithinQueue below adds a Kueue value the API does not offer.
+ReclaimFromBorrowers = ReclaimPolicy
 
 
 class WithinQueue(StrEnum):
@@ -21,23 +25,6 @@ class WithinQueue(StrEnum):
     NEVER = "Never"
     LOWER_PRIORITY = "LowerPriority"
     LOWER_OR_NEWER_EQUAL_PRIORITY = "LowerOrNewerEqualPriority"
-
-
-class ReclaimFromBorrowers(StrEnum):
-    """Which workloads of borrowing queues a queue may evict to get its nominal quota back."""
-
-    NEVER = "Never"
-    LOWER_PRIORITY = "LowerPriority"
-    ANY = "Any"
-
-
-class QueueingStrategy(StrEnum):
-    """How a queue treats a head that cannot be admitted now."""
-
-    STRICT_FIFO = "StrictFIFO"
-    """The head blocks the queue until it is admitted: nothing behind it overtakes it."""
-    BEST_EFFORT_FIFO = "BestEffortFIFO"
-    """An inadmissible head steps aside (with backoff) so smaller work behind it can run."""
 
 
 @dataclass(frozen=True, slots=True)

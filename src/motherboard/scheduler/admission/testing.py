@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from motherboard.api.constants import RESOURCE_NVIDIA_GPU
+from motherboard.api.v1alpha1.queue import QueueingStrategy
 from motherboard.scheduler.admission.resources import Resources
 from motherboard.scheduler.admission.spec import (
     PreemptionPolicy,
-    QueueingStrategy,
     QueueSpec,
     ReclaimFromBorrowers,
     ResourceQuota,
