@@ -34,7 +34,7 @@ from motherboard.api.constants import (
     RESOURCE_NVIDIA_GPU_SHARED,
     RESOURCE_NVIDIA_MIG_PREFIX,
 )
-from motherboard.api.mig import KNOWN_MIG_PROFILES, MIG_PROFILES
+from motherboard.api.mig import mig_profile
 from motherboard.scheduler.admission.resources import Resources
 
 MILLI_PER_DEVICE = 1000
@@ -100,13 +100,10 @@ def mig_share_milli(profile: str, gpu_model: str | None = None) -> int:
     A30 (4 slices). Rounded down, so the slices of one valid layout never exceed one GPU's quota. Profiles
     come from the shared catalogue :mod:`motherboard.api.mig`; ``gpu_model`` picks one model's table.
     """
-    tables = [MIG_PROFILES[gpu_model]] if gpu_model in MIG_PROFILES else list(MIG_PROFILES.values())
-    for table in tables:
-        if profile in table:
-            # The largest profile of a model spans all its compute slices (7, or 4 on an A30).
-            total = max(p.compute_slices for p in table.values())
-            return MILLI_PER_DEVICE * table[profile].compute_slices // total
-    raise QuantityError(f"unknown MIG profile {profile!r}; known: {', '.join(KNOWN_MIG_PROFILES)}")
+    try:
+        return mig_profile(profile, gpu_model).milli
+    except KeyError as exc:
+        raise QuantityError(str(exc.args[0])) from exc
 
 
 def quota_units(
