@@ -20,7 +20,7 @@ from motherboard.api.v1alpha1 import DevicePoolSpec, Queue
 from motherboard.kube.client import MERGE_PATCH, ApiError, Kube, path_for
 from motherboard.operator import indices as _indices  # noqa: F401  (registers the indices read here)
 from motherboard.operator import metrics
-from motherboard.operator.aggregate import pool_status, queue_statuses
+from motherboard.operator.aggregate import NodeView, pool_status, queue_statuses
 from motherboard.operator.handlers import registry, state
 
 log = logging.getLogger(__name__)
@@ -128,8 +128,20 @@ async def _job_changed(**kwargs: Any) -> None:
     _poke(kwargs)
 
 
+_seen_nodes: dict[str, NodeView] = {}
+
+
 @kopf.on.event("nodes", registry=registry)
-async def _node_changed(**kwargs: Any) -> None:
+async def _node_changed(*, name: str, body: kopf.Body, type: str | None, **kwargs: Any) -> None:
+    # Nodes send heartbeats every few seconds; only a change of what pool status reads (labels,
+    # allocatable, the device inventory) is worth a status pass.
+    view = NodeView.from_node(body)
+    if type != "DELETED" and _seen_nodes.get(name) == view:
+        return
+    if type == "DELETED":
+        _seen_nodes.pop(name, None)
+    else:
+        _seen_nodes[name] = view
     _poke(kwargs)
 
 
