@@ -234,6 +234,7 @@ def components(release: Release, tmp_path_factory: pytest.TempPathFactory) -> It
     operator_argv = [
         "operator", "run", f"--metrics-port={operator_ports['metrics']}",
         f"--health-port={operator_ports['health']}", f"--webhook-port={operator_ports['webhook']}",
+        "--leader-elect", f"--lease-namespace={release.namespace}",
     ]  # fmt: skip
     scheduler_argv = [
         "scheduler", "run", f"--kubeconfig={token_kubeconfig(release, 'scheduler', logs / 'sch.kubeconfig')}",

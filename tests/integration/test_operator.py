@@ -35,9 +35,16 @@ def install_crds(cluster: Cluster) -> None:
 class OperatorProcess:
     """The real operator process (``motherboard operator run``), restartable and killable."""
 
+    LEASE_SECONDS = 4  # short, so a SIGKILLed leader's successor takes over within seconds
+
     def __init__(self, kubeconfig: Path, log: Path, webhook_port: int) -> None:
         self.kubeconfig, self.log, self.webhook_port = kubeconfig, log, webhook_port
         self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def identity(self) -> str:
+        assert self.proc is not None
+        return f"{socket.gethostname()}_{self.proc.pid}"
 
     def start(self) -> None:
         handle = self.log.open("ab")
@@ -52,6 +59,7 @@ class OperatorProcess:
                 "--metrics-port=0",
                 "--health-port=0",
                 f"--webhook-port={self.webhook_port}",
+                f"--lease-duration={self.LEASE_SECONDS}",
             ],
             stdout=handle,
             stderr=subprocess.STDOUT,
@@ -298,6 +306,41 @@ def test_killing_the_operator_mid_reconcile_loses_nothing_and_duplicates_nothing
         wait_for(f"burst-{i} queued", lambda i=i: api.phase(f"burst-{i}") == "Queued")
     names = [p.metadata.name for i in range(5) for p in api.pods(f"burst-{i}")]
     assert len(names) == len(set(names)) == 15
+
+
+def lease_holder(cluster: Cluster) -> str:
+    lease = cluster.kubectl("get", "lease", "-n", "kube-system", "motherboard-operator", "-o", "json")
+    return str(json.loads(lease.stdout)["spec"].get("holderIdentity") or "")
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_two_operators_one_leads_and_the_standby_takes_over_when_it_stops(
+    api: Api, operator: OperatorProcess, tmp_path: Path
+) -> None:
+    standby = OperatorProcess(api.cluster.kubeconfig, tmp_path / "standby.log", free_port())
+    standby.start()
+    try:
+        time.sleep(2 * OperatorProcess.LEASE_SECONDS)  # long enough to steal an unrenewed Lease
+        assert lease_holder(api.cluster) == operator.identity
+        assert not listening(standby.webhook_port), "a standby must not serve the webhook"
+        api.create(make_job("before", replicas=2, duration="600s"))
+        wait_for("pods of the leader", lambda: len(api.pods("before")) == 2)
+        operator.stop()  # SIGTERM: the leader releases the Lease
+        wait_for("the standby leads", lambda: lease_holder(api.cluster) == standby.identity, timeout=30)
+        wait_for("the new leader's webhook", lambda: webhook_serving(api.cluster), timeout=60)
+        api.create(make_job("after", replicas=3, duration="600s"))
+        wait_for("pods of the new leader", lambda: len(api.pods("after")) == 3, timeout=60)
+        assert len(api.pods("before")) == 2  # nothing recreated or duplicated by the takeover
+        operator.start()  # back as the standby, then the leader again once the other stops
+    finally:
+        standby.stop()
+        print(standby.log.read_text()[-3000:])
+    wait_for("the first operator leads again", lambda: lease_holder(api.cluster) == operator.identity, 30)
+    wait_for("its webhook", lambda: webhook_serving(api.cluster), timeout=60)
 
 
 def rejected(cluster: Cluster, namespace: str, manifest: dict[str, Any]) -> str:

@@ -65,7 +65,7 @@ def operator(kubeconfig: Path, log_dir: Path) -> Component:
     ports = {"metrics": free_port(), "health": free_port(), "webhook": free_port()}
     argv = [
         "operator", "run", f"--kubeconfig={kubeconfig}", f"--metrics-port={ports['metrics']}",
-        f"--health-port={ports['health']}", f"--webhook-port={ports['webhook']}",
+        f"--health-port={ports['health']}", f"--webhook-port={ports['webhook']}", "--no-leader-elect",
     ]  # fmt: skip
     return Component("operator", argv, log_dir / "operator.log", ports)
 

@@ -25,10 +25,16 @@ def run_command(
         str,
         typer.Option(help="Name or IP the API server uses to reach the webhook (its certificate names it)."),
     ] = "127.0.0.1",
+    leader_elect: Annotated[
+        bool, typer.Option(help="Run only while holding the operator Lease (active/standby replicas).")
+    ] = True,
+    lease_namespace: Annotated[str, typer.Option(help="Namespace of the leader Lease.")] = "kube-system",
+    lease_duration: Annotated[float, typer.Option(help="Seconds a leader's Lease lasts unrenewed.")] = 15.0,
 ) -> None:
-    """Run the operator until interrupted."""
+    """Run the operator until interrupted (exit status 1: it lost the leader Lease)."""
     from motherboard.operator.handlers import WebhookOptions
-    from motherboard.operator.main import run
+    from motherboard.operator.main import Election, run
 
     webhook = WebhookOptions(host=webhook_host, port=webhook_port) if webhook_port else None
-    run(kubeconfig, metrics_port, health_port, namespace, webhook)
+    election = Election(namespace=lease_namespace, duration=lease_duration) if leader_elect else None
+    raise typer.Exit(run(kubeconfig, metrics_port, health_port, namespace, webhook, election))

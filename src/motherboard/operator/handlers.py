@@ -1,17 +1,17 @@
-"""Kopf wiring, kept thin: indices hold what the operator has seen, events trigger level-based reconciles.
+"""Kopf wiring, kept thin: start-up builds the store, the reconciler and the status writer; kopf serves the webhook.
 
-We use ``@kopf.on.event`` (no per-handler progress storage, no finalizers) rather than create/update
-handlers: every reconcile recomputes the whole plan from the job and its pods, so there is no half-done
-handler state to persist, a restarted operator simply reconciles everything it lists, and deleting a job is
-left to Kubernetes' garbage collector through owner references.
+Reconciles are level-based: each one recomputes the whole plan from the job and its pods as the
+:class:`~.store.Store` last saw them, so there is no half-done handler state to persist (no kopf progress
+annotations, no finalizers), a restarted operator reconciles every job it lists, and deleting a job is
+left to Kubernetes' garbage collector through owner references. Why the store and not kopf's own
+per-resource handlers and indices: see :mod:`.store`.
 """
 
 from __future__ import annotations
 
-import copy
+import asyncio
 import logging
 import tempfile
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,12 +19,14 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from motherboard.api.constants import GROUP, LABEL_JOB_NAME, VERSION
+from motherboard.api.constants import GROUP
 from motherboard.api.v1alpha1 import DevicePoolSpec
 from motherboard.kube import Kube, load_access
+from motherboard.operator import store as store_feed
 from motherboard.operator.certs import make_serving_certs
-from motherboard.operator.observed import ObservedPod, observe
 from motherboard.operator.reconciler import JobKey, Reconciler
+from motherboard.operator.statuses import StatusWriter
+from motherboard.operator.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +46,13 @@ class WebhookOptions:
     certs_dir: Path = Path(tempfile.gettempdir()) / "motherboard-webhook"
 
 
-def configure(kubeconfig: Path | None, webhook: WebhookOptions | None = None) -> None:
-    """Where the operator's own API calls go (kopf's watches use the same kubeconfig), and the webhook."""
+def configure(
+    kubeconfig: Path | None, webhook: WebhookOptions | None = None, namespace: str | None = None
+) -> None:
+    """Where the operator's API calls go, the webhook, and the one namespace to serve (None: all)."""
     state["kubeconfig"] = kubeconfig
     state["webhook"] = webhook
+    state["namespace"] = namespace
 
 
 @kopf.on.login(registry=registry)
@@ -94,82 +99,41 @@ async def _startup(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any
         )
         settings.admission.managed = GROUP  # kopf keeps the webhook configurations (and caBundle) current
     kube = Kube(load_access(state.get("kubeconfig")))
-    state["kube"] = kube
+    store = Store()
+    reconciler = Reconciler(kube, store.pods_of, store.job, lambda: _pools(store))
+    writer = StatusWriter(kube, store)
+    store.job_listeners.append(lambda key, uid, deleted: _job_changed(reconciler, key, uid, deleted))
+    store.status_listeners.append(writer.poke)
+    state.update(kube=kube, store=store, reconciler=reconciler, status_writer=writer)
     memo["kube"] = kube
-    state["reconciler"] = Reconciler(kube, _pods_of, _job, _pools)
+    loop = asyncio.get_running_loop()
+    state["tasks"] = [
+        loop.create_task(store_feed.run(kube, store, state.get("namespace")), name="operator store"),
+        loop.create_task(writer.run(), name="status writer"),
+    ]
 
 
 @kopf.on.cleanup(registry=registry)
 async def _cleanup(*, memo: kopf.Memo, **_: Any) -> None:
+    tasks: list[asyncio.Task[None]] = state.pop("tasks", [])
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     await memo["kube"].close()
 
 
-@kopf.index("pods", labels={LABEL_JOB_NAME: kopf.PRESENT}, registry=registry)
-def pods_by_job(
-    *, namespace: str | None, labels: Mapping[str, str], body: kopf.Body, **_: Any
-) -> dict[JobKey, ObservedPod]:
-    return {(namespace or "", labels[LABEL_JOB_NAME]): observe(_plain(body))}
-
-
-@kopf.index(GROUP, VERSION, "aijobs", registry=registry)
-def jobs_by_key(
-    *, namespace: str | None, name: str, body: kopf.Body, **_: Any
-) -> dict[JobKey, dict[str, Any]]:
-    return {(namespace or "", name): _plain(body)}
-
-
-@kopf.index(GROUP, VERSION, "devicepools", registry=registry)
-def pools_by_name(*, name: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
-    return {name: dict(spec)}
-
-
-@kopf.on.event(GROUP, VERSION, "aijobs", registry=registry)
-async def job_changed(*, type: str, namespace: str | None, name: str, uid: str, **kwargs: Any) -> None:
-    _indices(kwargs)
-    reconciler: Reconciler = state["reconciler"]
-    key = (namespace or "", name)
-    if type == "DELETED":
+def _job_changed(reconciler: Reconciler, key: JobKey, uid: str | None, deleted: bool) -> None:
+    if deleted:
         reconciler.forget(key, uid)
-        return
-    reconciler.trigger(key)
+    else:
+        reconciler.trigger(key)
 
 
-@kopf.on.event("pods", labels={LABEL_JOB_NAME: kopf.PRESENT}, registry=registry)
-async def pod_changed(*, namespace: str | None, labels: Mapping[str, str], **kwargs: Any) -> None:
-    _indices(kwargs)
-    state["reconciler"].trigger((namespace or "", labels[LABEL_JOB_NAME]))
-
-
-def _indices(kwargs: Mapping[str, Any]) -> None:
-    # Kopf hands indices to handlers as keyword arguments; keep the latest views for the reconciler.
-    for name in ("pods_by_job", "jobs_by_key", "pools_by_name"):
-        if name in kwargs:
-            state[name] = kwargs[name]
-
-
-def _pods_of(key: JobKey) -> Iterable[ObservedPod]:
-    index = state.get("pods_by_job")
-    return list(index.get(key, [])) if index is not None else []
-
-
-def _job(key: JobKey) -> dict[str, Any] | None:
-    index = state.get("jobs_by_key")
-    found = list(index.get(key, [])) if index is not None else []
-    return found[0] if found else None
-
-
-def _pools() -> dict[str, DevicePoolSpec]:
-    index = state.get("pools_by_name")
+def _pools(store: Store) -> dict[str, DevicePoolSpec]:
     pools: dict[str, DevicePoolSpec] = {}
-    for name, store in (index or {}).items():
-        for spec in store:
-            try:
-                pools[name] = DevicePoolSpec.model_validate(spec)
-            except ValidationError:
-                log.warning("DevicePool %s has an invalid spec; jobs naming it use defaults", name)
+    for name, spec in store.pools.items():
+        try:
+            pools[name] = DevicePoolSpec.model_validate(spec)
+        except ValidationError:
+            log.warning("DevicePool %s has an invalid spec; jobs naming it use defaults", name)
     return pools
-
-
-def _plain(body: kopf.Body) -> dict[str, Any]:
-    # Kopf bodies are views over the last event's object; the indices keep plain, private copies.
-    return copy.deepcopy(dict(body))

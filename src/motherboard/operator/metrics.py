@@ -24,3 +24,6 @@ WEBHOOK_SECONDS = Histogram(
 WEBHOOK_REJECTIONS = Counter(
     "motherboard_operator_webhook_rejections_total", "Objects the admission webhook rejected.", ["kind"]
 )
+LEADER = Gauge(
+    "motherboard_operator_leader", "1 while this replica holds the operator lease (or runs without one)."
+)

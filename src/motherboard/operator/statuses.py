@@ -1,7 +1,8 @@
 """Keep DevicePool and Queue status true: recomputed when something they depend on changes, not polled.
 
-Any event on nodes, pods, pools, queues or AIJobs marks the statuses dirty; one task recomputes them all
-(after a short pause, so a burst of events costs one pass) and patches only those that changed.
+The store pokes the writer when a node's labels, allocatable or inventory, a bound pod, a pool, a queue or
+a job change; one task recomputes every status (after a short pause, so a burst of events costs one pass)
+and patches only those that changed.
 """
 
 from __future__ import annotations
@@ -9,19 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Mapping
 from typing import Any
 
-import kopf
 from pydantic import ValidationError
 
 from motherboard.api.constants import GROUP, VERSION
 from motherboard.api.v1alpha1 import DevicePoolSpec, Queue
 from motherboard.kube.client import MERGE_PATCH, ApiError, Kube, path_for
-from motherboard.operator import indices as _indices  # noqa: F401  (registers the indices read here)
 from motherboard.operator import metrics
-from motherboard.operator.aggregate import NodeView, pool_status, queue_statuses
-from motherboard.operator.handlers import registry, state
+from motherboard.operator.aggregate import pool_status, queue_statuses
+from motherboard.operator.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +27,12 @@ DEBOUNCE_SECONDS = 1.0
 
 
 class StatusWriter:
-    def __init__(self, kube: Kube) -> None:
-        self._kube = kube
+    def __init__(self, kube: Kube, store: Store) -> None:
+        self._kube, self._store = kube, store
         self._dirty = asyncio.Event()
         self._written: dict[tuple[str, str], dict[str, Any]] = {}
-        self._views: dict[str, Any] = {}
 
-    def poke(self, views: Mapping[str, Any]) -> None:
-        self._views.update({k: v for k, v in views.items() if k.endswith("_index") or k.endswith("_by_name")})
-        self._views.update({k: v for k, v in views.items() if k == "jobs_by_key"})
+    def poke(self) -> None:
         self._dirty.set()
 
     async def run(self) -> None:
@@ -52,18 +47,15 @@ class StatusWriter:
                 self._dirty.set()
 
     async def _write_all(self) -> None:
-        views = self._views
-        if not {"nodes_index", "bound_pods_index", "pools_by_name", "queues_index"} <= views.keys():
-            return
-        # Read every index before the first await: kopf updates them on this loop between our awaits.
-        nodes = [v for store in views["nodes_index"].values() for v in store]
-        pods = [p for store in views["bound_pods_index"].values() for p in store]
-        pools = [(name, raw) for name, store in views["pools_by_name"].items() for raw in store]
-        raw_queues = [(name, raw) for name, store in views["queues_index"].items() for raw in store]
+        store = self._store
+        # Read the store before the first await: the reflectors update it on this loop between our awaits.
+        nodes = list(store.nodes.values())
+        pods = list(store.usage.values())
+        pools = list(store.pools.items())
+        raw_queues = list(store.queues.items())
         phases = [
             ((job.get("spec") or {}).get("queue"), (job.get("status") or {}).get("phase", "Pending"))
-            for store in (views.get("jobs_by_key") or {}).values()
-            for job in store
+            for job in store.jobs.values()
         ]
         _count_jobs(phases)
         pool_statuses: dict[str, dict[str, Any]] = {}
@@ -104,57 +96,3 @@ def _count_jobs(phases: list[tuple[str | None, str]]) -> None:
     metrics.JOBS.clear()
     for (phase, queue), count in counts.items():
         metrics.JOBS.labels(phase=phase, queue=queue).set(count)
-
-
-def _poke(kwargs: Mapping[str, Any]) -> None:
-    writer: StatusWriter | None = state.get("status_writer")
-    if writer is None:
-        if "kube" not in state:
-            return  # not started yet; the first event after start-up creates the writer
-        writer = state["status_writer"] = StatusWriter(state["kube"])
-        state["status_task"] = asyncio.get_running_loop().create_task(writer.run())
-    writer.poke(kwargs)
-
-
-@kopf.on.cleanup(registry=registry)
-async def _stop_status_writer(**_: Any) -> None:
-    task = state.get("status_task")
-    if task is not None:
-        task.cancel()
-
-
-@kopf.on.event(GROUP, VERSION, "aijobs", registry=registry)
-async def _job_changed(**kwargs: Any) -> None:
-    _poke(kwargs)
-
-
-_seen_nodes: dict[str, NodeView] = {}
-
-
-@kopf.on.event("nodes", registry=registry)
-async def _node_changed(*, name: str, body: kopf.Body, type: str | None, **kwargs: Any) -> None:
-    # Nodes send heartbeats every few seconds; only a change of what pool status reads (labels,
-    # allocatable, the device inventory) is worth a status pass.
-    view = NodeView.from_node(body)
-    if type != "DELETED" and _seen_nodes.get(name) == view:
-        return
-    if type == "DELETED":
-        _seen_nodes.pop(name, None)
-    else:
-        _seen_nodes[name] = view
-    _poke(kwargs)
-
-
-@kopf.on.event("pods", registry=registry)
-async def _pod_changed(**kwargs: Any) -> None:
-    _poke(kwargs)
-
-
-@kopf.on.event(GROUP, VERSION, "devicepools", registry=registry)
-async def _pool_changed(**kwargs: Any) -> None:
-    _poke(kwargs)
-
-
-@kopf.on.event(GROUP, VERSION, "queues", registry=registry)
-async def _queue_changed(**kwargs: Any) -> None:
-    _poke(kwargs)

@@ -7,8 +7,9 @@ that need other objects (:mod:`.validation`). Every rejection names the field an
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -17,38 +18,49 @@ from pydantic import ValidationError
 from motherboard.api.constants import GROUP, LABEL_SITE, LABEL_SITE_KIND, VERSION
 from motherboard.api.manifests import explain
 from motherboard.api.v1alpha1 import AIJob, DevicePoolSpec, Queue
-from motherboard.operator import indices as _indices  # noqa: F401  (registers the indices read here)
 from motherboard.operator import metrics
-from motherboard.operator.handlers import registry
+from motherboard.operator.handlers import registry, state
+from motherboard.operator.store import Store
 from motherboard.operator.validation import Cluster, NodeDevices, check_aijob, check_queue, default_queue
 
+READY_WAIT_SECONDS = 10.0
 
-def _cluster(kwargs: Mapping[str, Any]) -> Cluster:
-    # Called from async handlers only: kopf updates the indices on the same event loop, so they cannot
-    # change while we read them (a sync handler would run in a thread and race the updates).
+
+async def _cluster() -> Cluster:
+    """The objects the checks need, from the operator's store (waiting for its first lists at start-up)."""
+    store: Store | None = state.get("store")
+    if store is None or not store.ready.is_set():
+        try:
+            await asyncio.wait_for(_store_ready(), READY_WAIT_SECONDS)
+        except TimeoutError:
+            raise kopf.AdmissionError(
+                "the Motherboard operator is still loading the cluster state; retry in a few seconds",
+                code=503,
+            ) from None
+        store = state["store"]
     queues: dict[str, Queue] = {}
-    for name, store in kwargs["queues_index"].items():
-        for raw in store:
-            try:
-                queues[name] = Queue.model_validate(raw)
-            except ValidationError:
-                continue  # an invalid stored queue cannot serve jobs; it is reported on its own
+    for name, raw in store.queues.items():
+        try:
+            queues[name] = Queue.model_validate(raw)
+        except ValidationError:
+            continue  # an invalid stored queue cannot serve jobs; it is reported on its own
     pools: dict[str, DevicePoolSpec] = {}
-    for name, store in kwargs["pools_by_name"].items():
-        for spec in store:
-            try:
-                pools[name] = DevicePoolSpec.model_validate(spec)
-            except ValidationError:
-                continue
+    for name, spec in store.pools.items():
+        try:
+            pools[name] = DevicePoolSpec.model_validate(spec)
+        except ValidationError:
+            continue
     nodes = [
         NodeDevices(view.name, view.labels.get(LABEL_SITE), view.labels.get(LABEL_SITE_KIND), view.inventory)
-        for store in kwargs["nodes_index"].values()
-        for view in store
+        for view in store.nodes.values()
     ]
-    labels: dict[str, dict[str, str]] = {
-        name: next(iter(store), {}) for name, store in kwargs["namespaces_index"].items()
-    }
-    return Cluster(queues=queues, pools=pools, nodes=nodes, namespace_labels=labels)
+    return Cluster(queues=queues, pools=pools, nodes=nodes, namespace_labels=dict(store.namespaces))
+
+
+async def _store_ready() -> None:
+    while state.get("store") is None:
+        await asyncio.sleep(0.1)
+    await state["store"].ready.wait()
 
 
 def _timed(kind: str, operation: str, check: Callable[[], list[str]]) -> None:
@@ -70,9 +82,9 @@ def _parse(model: type[AIJob] | type[Queue], body: kopf.Body) -> Any:
 
 
 @kopf.on.mutate(GROUP, VERSION, "aijobs", id="default-aijob", operations=["CREATE"], registry=registry)
-async def default_aijob(*, spec: kopf.Spec, namespace: str | None, patch: kopf.Patch, **kwargs: Any) -> None:
+async def default_aijob(*, spec: kopf.Spec, namespace: str | None, patch: kopf.Patch, **_: Any) -> None:
     if not spec.get("queue") and namespace:
-        queue = default_queue(namespace, _cluster(kwargs))
+        queue = default_queue(namespace, await _cluster())
         if queue is not None:
             patch.setdefault("spec", {})["queue"] = queue
 
@@ -81,9 +93,11 @@ async def default_aijob(*, spec: kopf.Spec, namespace: str | None, patch: kopf.P
     GROUP, VERSION, "aijobs", id="validate-aijob", operations=["CREATE", "UPDATE"], registry=registry
 )
 async def validate_aijob(*, body: kopf.Body, **kwargs: Any) -> None:
+    cluster = await _cluster()
+
     def check() -> list[str]:
         job: AIJob = _parse(AIJob, body)
-        return check_aijob(job, _cluster(kwargs))
+        return check_aijob(job, cluster)
 
     _timed("AIJob", str(kwargs.get("operation", "")), check)
 
@@ -92,8 +106,10 @@ async def validate_aijob(*, body: kopf.Body, **kwargs: Any) -> None:
     GROUP, VERSION, "queues", id="validate-queue", operations=["CREATE", "UPDATE"], registry=registry
 )
 async def validate_queue(*, body: kopf.Body, **kwargs: Any) -> None:
+    cluster = await _cluster()
+
     def check() -> list[str]:
         queue: Queue = _parse(Queue, body)
-        return check_queue(queue, _cluster(kwargs))
+        return check_queue(queue, cluster)
 
     _timed("Queue", str(kwargs.get("operation", "")), check)

@@ -60,8 +60,13 @@ def test_operator_and_scheduler_pods_are_hardened_and_probed(rendered: list[dict
         assert container["resources"]["requests"] and container["resources"]["limits"]["memory"], name
         health = next(p["containerPort"] for p in container["ports"] if p["name"] == "health")
         assert f"--health-port={health}" in container["args"], name
-        for probe in ("livenessProbe", "readinessProbe"):
-            assert container[probe]["httpGet"]["port"] == "health", (name, probe)
+        assert container["livenessProbe"]["httpGet"]["port"] == "health", name
+        ready = container["readinessProbe"]
+        if name.endswith("operator") and any(p["name"] == "webhook" for p in container["ports"]):
+            # Only the operator that holds the Lease serves the webhook: the Service must route to it alone.
+            assert ready["tcpSocket"]["port"] == "webhook", name
+        else:
+            assert ready["httpGet"]["port"] == "health", name
         # A read-only root needs a writable /tmp (webhook certificates, Python temp files).
         assert any(m["mountPath"] == "/tmp" for m in container["volumeMounts"]), name
 
@@ -83,9 +88,29 @@ def test_scheduler_elects_a_leader_in_the_release_namespace(rendered: list[dict[
         assert "--leader-elect" in args
     if "--leader-elect" in args:
         assert f"--lease-namespace={NAMESPACE}" in args
-        roles = by_kind(rendered, "Role")
-        (lease,) = [r for r in roles.values() if any("leases" in rule["resources"] for rule in r["rules"])]
+        (lease,) = [
+            r
+            for r in by_kind(rendered, "Role").values()
+            if any("motherboard-scheduler" in rule.get("resourceNames", []) for rule in r["rules"])
+        ]
         assert lease["metadata"]["namespace"] == NAMESPACE
+
+
+def test_operator_replicas_hold_a_lease_in_the_release_namespace(rendered: list[dict[str, Any]]) -> None:
+    operator = next(d for n, d in by_kind(rendered, "Deployment").items() if n.endswith("operator"))
+    args = operator["spec"]["template"]["spec"]["containers"][0]["args"]
+    if operator["spec"]["replicas"] > 1:
+        assert "--leader-elect" in args
+    if "--leader-elect" in args:
+        assert f"--lease-namespace={NAMESPACE}" in args
+        (role,) = [
+            r
+            for r in by_kind(rendered, "Role").values()
+            if any("motherboard-operator" in rule.get("resourceNames", []) for rule in r["rules"])
+        ]
+        assert role["metadata"]["namespace"] == NAMESPACE
+    else:
+        assert operator["spec"]["strategy"] == {"type": "Recreate"}
 
 
 def test_operator_webhook_host_is_its_service(rendered: list[dict[str, Any]]) -> None:

@@ -8,7 +8,7 @@ from tests.unit.chart.helm import CHART, helm
 
 BAD_VALUES = [
     # (--set arguments, what the error must say)
-    (["operator.replicas=2"], "/operator/replicas"),
+    (["operator.replicas=-1"], "/operator/replicas"),
     (["scheduler.replicas=-1"], "/scheduler/replicas"),
     (["image.pullPolicy=Sometimes"], "/image/pullPolicy"),
     (["scheduler.metricsPort=70000"], "/scheduler/metricsPort"),
