@@ -1,29 +1,22 @@
-"""A throw-away certificate authority for the dev cluster, made with the ``openssl`` CLI.
+"""The dev cluster's throw-away certificate authorities and every certificate its components use.
 
-The ``openssl`` binary is on every Linux and macOS machine, which spares the project a ``cryptography``
-dependency for a development tool. Keys are ECDSA P-256 (fast to generate, accepted by every component)
-except the service-account signing key, which is RSA because that is what most token consumers expect.
+File layout only; the keys and certificates are made by :mod:`motherboard.pki` (``cryptography``), the
+same code that makes the operator's webhook certificate. Keys are ECDSA P-256 except the service-account
+signing key, which is RSA because that is what most token consumers expect.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-CA_DAYS = 3650
-LEAF_DAYS = 825
+from motherboard import pki as certs
+from motherboard.pki import KeyPair
 
 
 class PKIError(RuntimeError):
-    """openssl is missing or refused to make a key or certificate."""
-
-
-@dataclass(frozen=True)
-class KeyPair:
-    cert: Path
-    key: Path
+    """A key or certificate could not be made or written."""
 
 
 @dataclass(frozen=True)
@@ -53,40 +46,9 @@ class PKI:
         return self.dir / "sa.pub"
 
 
-def _openssl(*args: str, cwd: Path) -> None:
-    exe = shutil.which("openssl")
-    if exe is None:
-        raise PKIError("the openssl CLI is not on PATH; it is needed to make the dev cluster's certificates")
-    proc = subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise PKIError(f"openssl {args[0]} failed: {proc.stderr.strip()}")
-
-
-def _ec_key(path: Path) -> None:
-    _openssl(
-        "genpkey",
-        "-algorithm",
-        "EC",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-out",
-        str(path),
-        cwd=path.parent,
-    )
-    path.chmod(0o600)
-
-
 def make_ca(pki: PKI, common_name: str = "motherboard-dev-ca", ca: KeyPair | None = None) -> None:
-    ca = ca or pki.ca
     pki.dir.mkdir(parents=True, exist_ok=True)
-    _ec_key(ca.key)
-    _openssl(
-        "req", "-x509", "-new", "-key", str(ca.key), "-out", str(ca.cert), "-days", str(CA_DAYS),
-        "-subj", f"/CN={common_name}",
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
-        cwd=pki.dir,
-    )  # fmt: skip
+    _guard(lambda: certs.make_ca(ca or pki.ca, common_name))
 
 
 def make_leaf(
@@ -98,47 +60,24 @@ def make_leaf(
     server_ips: tuple[str, ...] = (),
     ca: KeyPair | None = None,
 ) -> KeyPair:
-    """Issue a certificate signed by the CA.
+    """Issue a client certificate signed by the CA, also a server certificate when names or IPs are given.
 
     For client certificates the API server takes the user name from CN and the groups from O, so
     ``organizations=("system:masters",)`` makes a cluster admin.
     """
-    ca = ca or pki.ca
     pair = pki.pair(name)
-    _ec_key(pair.key)
-    csr = pki.dir / f"{name}.csr"
-    subject = "".join(f"/O={org}" for org in organizations) + f"/CN={common_name}"
-    _openssl("req", "-new", "-key", str(pair.key), "-out", str(csr), "-subj", subject, cwd=pki.dir)
-    usages = ["clientAuth"]
-    lines = ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature,keyEncipherment"]
-    sans = [f"DNS:{n}" for n in server_names] + [f"IP:{ip}" for ip in server_ips]
-    if sans:
-        usages.insert(0, "serverAuth")
-        lines.append("subjectAltName=" + ",".join(sans))
-    lines.append("extendedKeyUsage=" + ",".join(usages))
-    ext = pki.dir / f"{name}.ext"
-    ext.write_text("\n".join(lines) + "\n")
-    _openssl(
-        "x509", "-req", "-in", str(csr), "-CA", str(ca.cert), "-CAkey", str(ca.key),
-        "-CAcreateserial", "-out", str(pair.cert), "-days", str(LEAF_DAYS), "-extfile", str(ext),
-        cwd=pki.dir,
-    )  # fmt: skip
-    csr.unlink()
-    ext.unlink()
+    hosts = (*server_names, *server_ips)
+    _guard(lambda: certs.make_leaf(pair, ca or pki.ca, common_name, organizations=organizations, hosts=hosts))
     return pair
 
 
 def make_service_account_keys(pki: PKI) -> None:
     """The key pair that signs service-account tokens (private: apiserver + controller-manager)."""
-    _openssl(
-        "genpkey",
-        "-algorithm",
-        "RSA",
-        "-pkeyopt",
-        "rsa_keygen_bits:2048",
-        "-out",
-        str(pki.sa_key),
-        cwd=pki.dir,
-    )
-    pki.sa_key.chmod(0o600)
-    _openssl("pkey", "-in", str(pki.sa_key), "-pubout", "-out", str(pki.sa_pub), cwd=pki.dir)
+    _guard(lambda: certs.make_rsa_key_pair(pki.sa_key, pki.sa_pub))
+
+
+def _guard(make: Callable[[], object]) -> None:
+    try:
+        make()
+    except (OSError, ValueError) as exc:
+        raise PKIError(f"could not make the dev cluster's certificates: {exc}") from exc

@@ -1,4 +1,4 @@
-"""Certificates made with the openssl CLI: signed by the CA, with the identities the API server reads."""
+"""Dev cluster certificates (made by motherboard.pki), checked independently with the openssl CLI."""
 
 from __future__ import annotations
 
