@@ -58,18 +58,25 @@ _SUFFIXES: dict[str, Decimal] = {
     "Pi": Decimal(2) ** 50,
     "Ei": Decimal(2) ** 60,
 }
-_QUANTITY_RE = re.compile(r"^([+-]?[0-9]*\.?[0-9]+)([a-zA-Z]*)$")
+_QUANTITY_RE = re.compile(r"^([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+))([a-zA-Z]*|[eE][+-]?[0-9]+)$")
 
 
 def parse_quantity(value: str | int | float) -> Decimal:
-    """A Kubernetes quantity as a number (``"500m"`` → 0.5, ``"2Gi"`` → 2147483648)."""
+    """A Kubernetes quantity as an exact decimal (``"500m"`` → 0.5, ``"2Gi"`` → 2147483648, ``"1e3"`` → 1000).
+
+    The one parser of the project (admission converts its result to an exact ``Fraction``).
+    """
     if isinstance(value, int | float):
-        return Decimal(str(value))
+        return Decimal(str(value))  # via str: 0.1 means one tenth, not its binary approximation
     match = _QUANTITY_RE.match(value.strip())
-    if match is None or match.group(2) not in _SUFFIXES:
+    suffix = match.group(2) if match else ""
+    exponent = suffix[:1] in ("e", "E") and suffix[1:] != ""
+    if match is None or (not exponent and suffix not in _SUFFIXES):
         raise ValueError(f"{value!r} is not a quantity: write e.g. 8, 500m or 40Gi")
     try:
-        return Decimal(match.group(1)) * _SUFFIXES[match.group(2)]
+        if exponent:
+            return Decimal(match.group(1)).scaleb(int(suffix[1:]))
+        return Decimal(match.group(1)) * _SUFFIXES[suffix]
     except InvalidOperation as exc:  # pragma: no cover - the regex admits only numbers
         raise ValueError(f"{value!r} is not a quantity") from exc
 

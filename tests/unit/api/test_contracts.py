@@ -92,7 +92,17 @@ def test_inventory_round_trips_and_rejects_garbage() -> None:
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("8", 8), ("500m", 0.5), ("2Gi", 2**31), ("1.5k", 1500), ("143m", 0.143)],
+    [
+        ("8", 8),
+        ("500m", 0.5),
+        ("2Gi", 2**31),
+        ("1.5k", 1500),
+        ("143m", 0.143),
+        ("1e3", 1000),
+        ("2.5E-1", 0.25),
+        ("1E", 10**18),
+        (".5", 0.5),
+    ],
 )
 def test_quantities_parse_like_kubernetes(text: str, value: float) -> None:
     assert float(parse_quantity(text)) == pytest.approx(value)

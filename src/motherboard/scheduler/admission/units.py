@@ -22,10 +22,10 @@ cut from, which rounding to nearest (7 x 143 = 1001) would break.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from fractions import Fraction
 
+from motherboard.api.base import parse_quantity as api_quantity
 from motherboard.api.constants import (
     RESOURCE_ASCEND_310P,
     RESOURCE_ASCEND_910,
@@ -50,24 +50,6 @@ _MILLI_RESOURCES = _WHOLE_DEVICE_RESOURCES | {RESOURCE_NVIDIA_GPU, CPU}
 # Byte-valued core resources: the quota unit is one byte.
 _BYTE_RESOURCES = frozenset({MEMORY, "ephemeral-storage"})
 
-_QUANTITY = re.compile(r"^(?P<num>[+-]?(?:\d+\.?\d*|\.\d+))(?P<suffix>[a-zA-Z]*|[eE][+-]?\d+)$")
-_SUFFIX: dict[str, Fraction] = {
-    "": Fraction(1),
-    "m": Fraction(1, 1000),
-    "k": Fraction(10**3),
-    "M": Fraction(10**6),
-    "G": Fraction(10**9),
-    "T": Fraction(10**12),
-    "P": Fraction(10**15),
-    "E": Fraction(10**18),
-    "Ki": Fraction(2**10),
-    "Mi": Fraction(2**20),
-    "Gi": Fraction(2**30),
-    "Ti": Fraction(2**40),
-    "Pi": Fraction(2**50),
-    "Ei": Fraction(2**60),
-}
-
 Quantity = int | float | str | Fraction
 """A request amount: a number, or a Kubernetes quantity string (``500m``, ``4Gi``, ``1e3``)."""
 
@@ -77,20 +59,16 @@ class QuantityError(ValueError):
 
 
 def parse_quantity(value: Quantity) -> Fraction:
-    """A Kubernetes quantity as an exact fraction (``"500m"`` → 1/2, ``"1Ki"`` → 1024)."""
+    """A Kubernetes quantity as an exact fraction (``"500m"`` → 1/2, ``"1Ki"`` → 1024).
+
+    Parsed by the API's one parser (:func:`motherboard.api.base.parse_quantity`, exact decimals).
+    """
     if isinstance(value, Fraction | int):
         return Fraction(value)
-    if isinstance(value, float):
-        return Fraction(str(value))  # via str: 0.1 means one tenth, not its binary approximation
-    match = _QUANTITY.match(value.strip())
-    if match is None:
-        raise QuantityError(f"invalid quantity {value!r}")
-    number, suffix = Fraction(match["num"]), match["suffix"]
-    if suffix[:1] in ("e", "E") and suffix[1:]:
-        return number * Fraction(10) ** int(suffix[1:])
-    if suffix not in _SUFFIX:
-        raise QuantityError(f"invalid quantity suffix {suffix!r} in {value!r}")
-    return number * _SUFFIX[suffix]
+    try:
+        return Fraction(api_quantity(value))
+    except ValueError as exc:
+        raise QuantityError(f"invalid quantity {value!r}: {exc}") from exc
 
 
 def mig_share_milli(profile: str, gpu_model: str | None = None) -> int:
