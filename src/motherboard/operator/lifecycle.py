@@ -95,8 +95,9 @@ def plan(
             now,
         )
 
-    # 4. Preempted or failed pods restart the gang (preemption does not count against backoffLimit).
-    preempted = [p for p in current if p.preempted]
+    # 4. Preempted or failed pods restart the gang (preemption does not count against backoffLimit). A
+    # preempted pod counts even if already being deleted or gone: the scheduler deletes its victims.
+    preempted = [p for p in pods if p.preempted and p.attempt == attempt(status)]
     failed = [p for p in current if p.phase == "Failed" and not p.preempted]
     if (preempted or failed) and job.spec.type is not JobType.INFERENCE:
         if failed and status.restarts >= job.spec.run_policy.backoff_limit:
@@ -135,7 +136,7 @@ def plan(
         return result
 
     # 5. Create missing pods; replace stale inference pods one at a time.
-    existing = {p.name for p in pods}
+    existing = {p.name for p in pods if not p.gone}
     for slot in slots(job):
         name = slot.pod_name(job.metadata.name)
         if name not in existing:

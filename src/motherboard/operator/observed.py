@@ -29,6 +29,9 @@ class ObservedPod:
     attempt: int = 0
     template_hash: str = ""
     preempted: bool = False
+    gone: bool = False
+    """The pod no longer exists; remembered because it was preempted (the scheduler marks a victim and
+    deletes it moments later, so a reconcile may first see it deleted: the mark must not be lost)."""
     unschedulable_reason: str | None = None
     """``PodScheduled=False`` message the scheduler wrote: why the pod waits."""
     devices: tuple[str, ...] = field(default=())

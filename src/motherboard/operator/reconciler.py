@@ -1,7 +1,10 @@
 """Apply a lifecycle plan to the API server, one job at a time, coalescing bursts of events.
 
-Kopf delivers events; this class turns "something about job X changed" into at most one reconcile of X
-running at a time, with one more queued if events arrived meanwhile. The plan itself is pure
+The store delivers events; this class turns "something about job X changed" into at most one reconcile of
+X running at a time, with one more queued if events arrived meanwhile. That next pass waits
+``COALESCE_SECONDS`` first: a job's pods change in bursts (created, bound, started, four at a time), and
+one pass over the settled burst writes one status instead of one per pod event. The first reconcile of a
+quiet job starts at once. The plan itself is pure
 (:mod:`.lifecycle`); here we only perform it: create and delete pods, write status, record Events.
 """
 
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 JobKey = tuple[str, str]
+COALESCE_SECONDS = 0.5
 PodSource = Callable[[JobKey], Iterable[ObservedPod]]
 JobSource = Callable[[JobKey], Obj | None]
 PoolSource = Callable[[], Mapping[str, DevicePoolSpec]]
@@ -67,6 +71,7 @@ class Reconciler:
                 await self._reconcile_safely(key)
                 if key not in self._again:
                     return
+                await asyncio.sleep(COALESCE_SECONDS)  # what arrives meanwhile joins the next pass
         finally:
             self._running.pop(key, None)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from motherboard.api.constants import GROUP, LABEL_JOB_NAME, VERSION
@@ -70,6 +71,9 @@ class Store:
         if deleted:
             if self.jobs.get(key, {}).get("metadata", {}).get("uid") in (None, meta.get("uid")):
                 self.jobs.pop(key, None)
+                pods = self.job_pods.get(key, {})
+                for name in [n for n, p in pods.items() if p.gone]:
+                    del pods[name]  # the remembered victims of a job that is gone
         else:
             self.jobs[key] = obj
         self._job_changed(key, meta.get("uid"), deleted)
@@ -82,12 +86,17 @@ class Store:
         if job:
             key = (namespace, job)
             pods = self.job_pods.setdefault(key, {})
-            if deleted:
+            seen = observe(obj)
+            if deleted and seen.preempted:
+                # The planner must see the preemption even if this deletion is the first it hears of it;
+                # the job's next attempt replaces this entry with a new pod of the same name.
+                pods[name] = replace(seen, deleting=True, gone=True)
+            elif deleted:
                 pods.pop(name, None)
                 if not pods:
                     del self.job_pods[key]
             else:
-                pods[name] = observe(obj)
+                pods[name] = seen
             self._job_changed(key, None, False)
         where = f"{namespace}/{name}"
         usage = None if deleted else PodUsage.from_pod(obj)

@@ -107,6 +107,21 @@ def test_preemption_requeues_without_using_up_the_backoff_limit() -> None:
     assert condition(j, "Preempted") == "True"  # still visible while the job waits again
 
 
+def test_a_victim_first_seen_deleted_or_gone_still_marks_the_job_preempted_once() -> None:
+    j = job(tasks=[task(replicas=2)])
+    j, _ = step(j, gang(2, "Running", "n1"))
+    pods = gang(2, "Running", "n1")
+    victim = replace(pods[0], preempted=True, deleting=True, gone=True)
+    j, result = step(j, [victim, pods[1]])
+    assert j.status is not None and j.status.phase is JobPhase.PREEMPTED and j.status.preemptions == 1
+    assert result.delete == ["job-worker-1"]  # the rest of the gang; the victim is gone already
+    # The next pass sees the remembered victim of the old attempt: no second preemption, and its name is
+    # free for the new attempt's pod.
+    j, result = step(j, [victim])
+    assert j.status.preemptions == 1 and j.status.phase is JobPhase.QUEUED
+    assert sorted(p["metadata"]["name"] for p in result.create) == ["job-worker-0", "job-worker-1"]
+
+
 def test_suspend_releases_every_pod_and_resume_recreates_them() -> None:
     running = gang(2, "Running", "n1")
     j = job(tasks=[task(replicas=2)], runPolicy={"suspend": True})

@@ -76,6 +76,22 @@ def test_pod_events_keep_the_jobs_pods_and_trigger_its_reconcile(store: Store) -
     assert [key for key, _, _ in seen.jobs] == [("ns", "a"), ("ns", "a"), ("ns", "b"), ("ns", "a")]
 
 
+def test_a_preempted_pod_is_remembered_after_its_deletion_until_replaced(store: Store) -> None:
+    store.mark_ready()
+    victim = pod("a-w-0", "a", node="n1", phase="Running")
+    victim["status"]["conditions"] = [
+        {"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler"}
+    ]
+    store.on_pod(victim, True)
+    (seen,) = store.pods_of(("ns", "a"))
+    assert seen.preempted and seen.gone and seen.deleting
+    store.on_pod(pod("a-w-0", "a"), False)  # the next attempt's pod of the same name
+    (seen,) = store.pods_of(("ns", "a"))
+    assert not seen.gone and not seen.preempted
+    store.on_pod(pod("a-w-0", "a"), True)  # an ordinary deletion is forgotten
+    assert list(store.pods_of(("ns", "a"))) == []
+
+
 def test_only_bound_unfinished_pods_count_as_usage_and_only_usage_changes_poke_status(store: Store) -> None:
     store.mark_ready()
     seen = Recorder(store)
