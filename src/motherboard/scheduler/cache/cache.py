@@ -7,11 +7,13 @@ from watches; the simulator feeds it from trace events. Neither changes how the 
 
 from __future__ import annotations
 
+import sys
+import weakref
 from collections.abc import Iterable
 
 from motherboard.scheduler.cache.devices import apply
 from motherboard.scheduler.cache.snapshot import Snapshot, default_rank
-from motherboard.scheduler.cache.state import I64, Catalog, ClusterState, build_state
+from motherboard.scheduler.cache.state import I64, UNSHARED_REFS, Catalog, ClusterState, build_state
 from motherboard.scheduler.cache.types import NodeSpec, Placement
 
 
@@ -29,7 +31,9 @@ class ClusterCache:
         self._bound: set[str] = set()
         self._tie_rank = tie_rank
         self._generation = 0
-        self._snapshot: Snapshot | None = None
+        self._snapshot: weakref.ref[Snapshot] | None = None
+        self._view: ClusterState | None = None
+        self._view_of: ClusterState | None = None
         self._state = self._rebuild()
 
     # --- nodes ------------------------------------------------------------------------------------------
@@ -52,6 +56,7 @@ class ClusterCache:
         """Charge a placement before binding, so the next cycle sees it."""
         if placement.pod.name in self._placements:
             raise ValueError(f"pod {placement.pod.name} is already placed")
+        self._before_write()
         apply(self._state, placement, +1)
         self._placements[placement.pod.name] = placement
         self._touch()
@@ -68,6 +73,7 @@ class ClusterCache:
         if placement is None:
             raise UnknownPodError(pod)
         self._bound.discard(pod)
+        self._before_write()
         apply(self._state, placement, -1)
         self._touch()
         return placement
@@ -83,11 +89,20 @@ class ClusterCache:
 
     # --- views ------------------------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
-        """An immutable copy for one scheduling cycle (reused while nothing changed)."""
-        if self._snapshot is None or self._snapshot.generation != self._generation:
+        """An immutable view for one scheduling cycle (reused while nothing changed).
+
+        Copy on write: the snapshot reads the live arrays through read-only views, and the cache copies
+        its arrays before the next write only if some snapshot (or a slice of one) is still referenced.
+        A loop that takes a snapshot, places, assumes and drops it therefore copies nothing.
+        """
+        snap = self._snapshot() if self._snapshot is not None else None
+        if snap is None or snap.generation != self._generation:
+            if self._view is None or self._view_of is not self._state:
+                self._view, self._view_of = self._state.view(), self._state
             rank = self._tie_rank if self._tie_rank is not None else default_rank(self._state.size)
-            self._snapshot = Snapshot(self._state.copy().freeze(), self.catalog, rank, self._generation)
-        return self._snapshot
+            snap = Snapshot(self._view, self.catalog, rank, self._generation)
+            self._snapshot = weakref.ref(snap)
+        return snap
 
     @property
     def live_state(self) -> ClusterState:
@@ -104,6 +119,18 @@ class ClusterCache:
         self._touch()
 
     # --- internals --------------------------------------------------------------------------------------
+    def _before_write(self) -> None:
+        # Copy on write: the read-only view is kept across cycles (views of the same arrays) until, at a
+        # write, a snapshot still holds it (or a slice of its arrays is alive); then the arrays are copied.
+        state = self._state
+        if self._view is not None and self._view_of is state:
+            # Held by the attribute and the argument only, unless a snapshot still holds it.
+            if sys.getrefcount(self._view) > UNSHARED_REFS or state.shared(self._view):
+                state.detach()
+                self._view = None
+        elif state.shared():
+            state.detach()
+
     def _touch(self) -> None:
         self._generation += 1
 

@@ -98,14 +98,25 @@ def default_picks(
     """Best-fit device choice on one node: lowest-index free devices; the fullest device for a share."""
     if req.kind is DeviceKind.PARTITION:
         return partition_picks(state, catalog, node, req)
-    rows = slice(node, node + 1)
-    usable = usable_devices(state, req, eligible_devices(state, catalog, req)[rows], rows)[0]
-    slots = np.flatnonzero(usable)
+    eligible = eligible_devices(state, catalog, req)
     if req.kind is DeviceKind.WHOLE:
-        if len(slots) < req.count:
+        # One node's few devices: plain Python (usable_devices' rule for whole devices).
+        free = state.dev_milli_free[node].tolist()
+        mig = state.dev_mig[node].tolist()
+        ok = eligible[node].tolist()
+        whole = [
+            j
+            for j, (e, m, f) in enumerate(zip(ok, mig, free, strict=True))
+            if e and not m and f == WHOLE_MILLI
+        ]
+        if len(whole) < req.count:
             return None
-        chosen = _prefer_one_domain(state, node, slots, req.count)
-        return tuple(DevicePick(int(d), WHOLE_MILLI, int(state.dev_mem_cap[node, d])) for d in chosen)
+        chosen = _prefer_one_domain(state, node, whole, req.count)
+        cap = state.dev_mem_cap[node].tolist()
+        return tuple(DevicePick(d, WHOLE_MILLI, cap[d]) for d in chosen)
+    rows = slice(node, node + 1)
+    usable = usable_devices(state, req, eligible[rows], rows)[0]
+    slots = np.flatnonzero(usable)
     if len(slots) == 0:
         return None
     best = int(slots[np.argmin(state.dev_milli_free[node, slots])])  # first minimum: lowest index
@@ -126,14 +137,16 @@ def partition_picks(
     )
 
 
-def _prefer_one_domain(state: ClusterState, node: int, slots: np.ndarray, count: int) -> list[int]:
+def _prefer_one_domain(state: ClusterState, node: int, slots: list[int], count: int) -> list[int]:
     # Multi-GPU pods run faster inside one NVLink domain: take the first domain that has enough free devices.
-    domains = state.dev_domain[node, slots]
-    for dom in dict.fromkeys(domains.tolist()):
-        inside = slots[domains == dom]
+    if count == 1:
+        return slots[:1]
+    domain = state.dev_domain[node].tolist()
+    for dom in dict.fromkeys(domain[d] for d in slots):
+        inside = [d for d in slots if domain[d] == dom]
         if len(inside) >= count:
-            return [int(x) for x in inside[:count]]
-    return [int(x) for x in slots[:count]]
+            return inside[:count]
+    return slots[:count]
 
 
 def apply(state: ClusterState, placement: Placement, sign: int) -> None:

@@ -8,6 +8,7 @@ Strings (models, sites, racks, domains, partition profiles) are interned in a :c
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -126,6 +127,60 @@ class ClusterState:
         new.partitions = parts
         return new
 
+    def view(self) -> ClusterState:
+        """A read-only view: the same load arrays, seen through non-writeable views (no copy).
+
+        The owner of the viewed state must not write to it while the view is alive: the cache copies its
+        load arrays first when any view of them is still referenced (:meth:`shared`, :meth:`detach`).
+        """
+        new = object.__new__(ClusterState)
+        new.__dict__ = dict(self.__dict__)
+        for name in MUTABLE:
+            view = getattr(self, name).view()
+            view.flags.writeable = False
+            setattr(new, name, view)
+        parts = object.__new__(PartitionTable)
+        parts.__dict__ = dict(self.partitions.__dict__)
+        parts.free = self.partitions.free.view()
+        parts.free.flags.writeable = False
+        new.partitions = parts
+        return new
+
+    def shared(self, view: ClusterState | None = None) -> bool:
+        """Whether anything besides this state (and ``view``, a :meth:`view` of it) references its arrays.
+
+        Every numpy view keeps a reference to the array that owns the memory, so a reference count above
+        the attribute's own (plus the call's argument, plus ``view``'s) means a reader could still see a
+        write: a view's array held elsewhere, a slice of one, a caller holding an array. Whether ``view``
+        itself is held (by a snapshot) is the caller's to check.
+        """
+        refs = UNSHARED_REFS
+        d = self.__dict__
+        if view is None:
+            return sys.getrefcount(self.partitions.free) > refs or any(
+                sys.getrefcount(d[name]) > refs for name in MUTABLE
+            )
+        v = view.__dict__
+        return (
+            sys.getrefcount(self.partitions.free) > refs + 1
+            or sys.getrefcount(view.partitions.free) > refs
+            or any(sys.getrefcount(d[name]) > refs + 1 or sys.getrefcount(v[name]) > refs for name in MUTABLE)
+        )
+
+    def detach(self) -> None:
+        """Give this state private copies of its load arrays (copy on write, when :meth:`shared`).
+
+        The state object stays the same, so holders of it (the cache's live state) keep seeing writes; only
+        the views (snapshots) keep the old arrays, which nobody writes to any more.
+        """
+        d = self.__dict__
+        for name in MUTABLE:
+            d[name] = d[name].copy()
+        parts = object.__new__(PartitionTable)
+        parts.__dict__ = dict(self.partitions.__dict__)
+        parts.free = self.partitions.free.copy()
+        self.partitions = parts
+
     def freeze(self) -> ClusterState:
         """Mark the load arrays read-only: a snapshot that is written to fails loudly."""
         for name in MUTABLE:
@@ -136,6 +191,16 @@ class ClusterState:
 
 MUTABLE = ("cpu_free", "mem_free", "dev_milli_free", "dev_mem_free", "part_free_count", "version")
 """The arrays allocation changes; everything else is fixed when the state is built."""
+
+
+def _unshared_refs() -> int:
+    # The reference count :meth:`ClusterState.shared` sees for an array held only by a state's attribute
+    # (interpreter-specific, so measured rather than assumed).
+    holder = {"a": np.zeros(1)}
+    return sys.getrefcount(holder["a"])
+
+
+UNSHARED_REFS = _unshared_refs()
 
 
 def _freeze_static(state: ClusterState) -> ClusterState:

@@ -7,12 +7,14 @@ the framework finds them by ``isinstance`` against these runtime-checkable Proto
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
+from motherboard.scheduler.cache.devices import eligible_devices, usable_devices
 from motherboard.scheduler.cache.snapshot import Snapshot
 from motherboard.scheduler.cache.types import DevicePick, PodRequest
 from motherboard.scheduler.placement.status import Status
@@ -69,6 +71,71 @@ class FilterPlugin(Plugin, Protocol):
 @runtime_checkable
 class ScorePlugin(Plugin, Protocol):
     def score(self, state: CycleState, pod: PodRequest, snap: Snapshot, nodes: Nodes) -> Scores: ...
+
+
+@runtime_checkable
+class NodeLocalFilter(Protocol):
+    """A filter whose verdicts may be kept between cycles (see :class:`NodeLocalScore`).
+
+    ``filter_key`` returns a hashable key when, for this pod in this cycle, whether a node passes depends
+    only on the pod's fields the key captures and on that node's row of the snapshot; ``None`` otherwise.
+    ``feasible_rows`` answers for some nodes only: ``True`` where the node passes (``None``: all pass).
+    When every filter of a profile gives a key, the placer keeps the feasible set per key and asks again
+    only about nodes whose version changed; the full :meth:`FilterPlugin.filter` still runs to explain a
+    pod that fits nowhere.
+    """
+
+    def filter_key(self, state: CycleState, pod: PodRequest) -> Hashable | None: ...
+
+    def feasible_rows(
+        self, state: CycleState, pod: PodRequest, snap: Snapshot, rows: Nodes
+    ) -> Mask | None: ...
+
+
+def rows_passing(rejections: list[Rejection], rows: Nodes) -> Mask | None:
+    """:meth:`NodeLocalFilter.feasible_rows` from a filter's rejections: ``None`` when none rejects."""
+    if not rejections:
+        return None
+    ok = np.ones(len(rows), dtype=np.bool_)
+    for rejection in rejections:
+        ok &= ~rejection.nodes[rows]
+    return ok
+
+
+@runtime_checkable
+class NodeLocalScore(Protocol):
+    """A scorer that can say when its scores may be kept between cycles.
+
+    ``score_key`` returns a hashable key when, for this pod in this cycle, the score of every node depends
+    only on the pod's fields the key captures and on that node's row of the snapshot (so it changes only
+    when the node's version stamp does); ``None`` when it depends on more (gang members placed so far,
+    randomness). When every scorer of a profile returns a key, the placer keeps the weighted total per
+    key and rescores only the nodes whose version changed since.
+    """
+
+    def score_key(self, state: CycleState, pod: PodRequest) -> Hashable | None: ...
+
+
+def shape_key(pod: PodRequest) -> tuple[object, ...]:
+    """The fields a node-local resource scorer reads: the pod's resource shape and device resource name."""
+    return (pod.task_class(), None if pod.devices is None else pod.devices.resource)
+
+
+def usable_rows(state: CycleState, pod: PodRequest, snap: Snapshot, rows: Nodes) -> Mask:
+    """``(len(rows), slots)``: which devices of ``rows`` can take one unit of the pod's request now.
+
+    Device fit's mask from the cycle state when it wrote one; otherwise computed for these rows only (the
+    placer's kept-verdict path does not run the full filters).
+    """
+    usable = state.read(KEY_USABLE_DEVICES)
+    if usable is not None:
+        out: Mask = usable[rows]
+        return out
+    s = snap.state
+    if pod.devices is None:
+        return np.zeros((len(rows), s.dev_milli_free.shape[1]), dtype=np.bool_)
+    static = eligible_devices(s, snap.catalog, pod.devices)[rows]
+    return usable_devices(s, pod.devices, static, rows)
 
 
 @runtime_checkable

@@ -6,11 +6,12 @@ extension-point Protocols, never by import.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from motherboard.api.assignment import DeviceAssignment
 from motherboard.scheduler.cache.assignment import device_assignment
@@ -25,9 +26,14 @@ from motherboard.scheduler.placement.framework import (
     CycleState,
     DeviceSelectPlugin,
     FilterPlugin,
+    Mask,
+    NodeLocalFilter,
+    NodeLocalScore,
     PluginContext,
     PreFilterPlugin,
+    Rejection,
     ScorePlugin,
+    Scores,
 )
 from motherboard.scheduler.placement.profile import Profile
 from motherboard.scheduler.placement.registry import Registry
@@ -35,14 +41,31 @@ from motherboard.scheduler.placement.status import Code, Diagnosis, Status
 
 GANG_ATTEMPTS = 4
 """How many first nodes a gang with a required topology tries before it gives up this cycle."""
+KEPT_LIMIT = 512
+"""Pod classes (filter and scorer keys) whose node verdicts and totals the placer keeps between cycles."""
 
 
-@dataclass(frozen=True)
 class Outcome:
-    """The result for one pod: a placement, or a status saying why not."""
+    """The result for one pod: a placement, or a status saying why not.
 
-    status: Status
-    placement: Placement | None = None
+    The status may be given as a function that works it out when first read: explaining why nothing fits
+    (every filter over every node, counted per reason) costs more than finding that out, and a simulator
+    that only counts failures never reads it.
+    """
+
+    __slots__ = ("_explain", "_status", "placement")
+
+    def __init__(self, status: Status | Callable[[], Status], placement: Placement | None = None) -> None:
+        self.placement = placement
+        self._status: Status | None = status if isinstance(status, Status) else None
+        self._explain: Callable[[], Status] | None = None if isinstance(status, Status) else status
+
+    @property
+    def status(self) -> Status:
+        if self._status is None:
+            assert self._explain is not None
+            self._status, self._explain = self._explain(), None
+        return self._status
 
     @property
     def ok(self) -> bool:
@@ -53,6 +76,9 @@ class Outcome:
         if self.placement is None:
             raise ValueError("no placement")
         return device_assignment(snap.state, self.placement)
+
+    def __repr__(self) -> str:
+        return f"Outcome(status={self.status!r}, placement={self.placement!r})"
 
 
 @dataclass(frozen=True)
@@ -89,6 +115,14 @@ class Placer:
         self._scores: list[tuple[ScorePlugin, float]] = [
             (_expect(plugin(e.name), ScorePlugin, e.name, "score"), e.weight) for e in profile.score
         ]
+        filters: list[NodeLocalFilter] = [f for f in self._filters if isinstance(f, NodeLocalFilter)]
+        scores: list[NodeLocalScore] = [s for s, _ in self._scores if isinstance(s, NodeLocalScore)]
+        self._keyed_filters: list[NodeLocalFilter] | None = (
+            filters if len(filters) == len(self._filters) else None
+        )
+        self._keyed_scores: list[NodeLocalScore] | None = scores if len(scores) == len(self._scores) else None
+        self._kept_names: tuple[str, ...] | None = None
+        self._kept_totals: dict[tuple[object, ...], tuple[Scores, Mask, NDArray[np.int64]]] = {}
         self._select: DeviceSelectPlugin | None = (
             _expect(plugin(profile.device_select), DeviceSelectPlugin, profile.device_select, "deviceSelect")
             if profile.device_select
@@ -103,17 +137,27 @@ class Placer:
             status = pre.pre_filter(cycle, pod, snap)
             if not status.ok:
                 return Outcome(status)
-        # 2. Filter: every node at once; each rejected node is counted under its first reason.
-        feasible, diagnosis = self._filter(cycle, pod, snap)
-        nodes = np.flatnonzero(feasible)
-        if len(nodes) == 0:
-            return Outcome(diagnosis.status())
-        # 3. Score the feasible nodes; weights come from the profile.
-        total = np.zeros(len(nodes), dtype=np.float64)
-        for scorer, weight in self._scores:
-            total += weight * scorer.score(cycle, pod, snap, nodes)
+        # 2.-3. Filter and score. A pod whose filters and scores depend only on its shape and each node's
+        # row reuses the verdicts and totals kept for its class, refreshed for the nodes changed since.
+        kept = self._kept(cycle, pod, snap)
+        best = kept[0].max() if kept is not None else -np.inf
+        if kept is not None and best > -np.inf:
+            top = np.flatnonzero(kept[0] == best)
+        elif kept is not None and not kept[1].any() and not snap.state.cpu_free.flags.writeable:
+            # Nothing fits. A cache snapshot never changes, so the reasons can be counted when asked for
+            # (a transaction's view changes as it allocates: that one is explained at once, below).
+            return Outcome(lambda: self._explain(cycle, pod, snap))
+        else:
+            # Every node at once; each rejected node is counted under its first reason.
+            feasible, rejections = self._filter(cycle, pod, snap)
+            if feasible is None:
+                return Outcome(self._diagnose(rejections, snap).status())
+            nodes = np.flatnonzero(feasible)
+            total = np.zeros(len(nodes), dtype=np.float64)
+            for scorer, weight in self._scores:
+                total += weight * scorer.score(cycle, pod, snap, nodes)
+            top = nodes[total == total.max()]
         # 4. Select the best node; ties go to the lowest tie rank (node order, or the simulator's seeded order).
-        top = nodes[total == total.max()]
         node = int(top[np.argmin(snap.tie_rank[top])]) if len(top) > 1 else int(top[0])
         # 5. Choose the exact devices on it.
         picks = self._picks(cycle, pod, snap, node)
@@ -156,28 +200,87 @@ class Placer:
             txn.discard()
         return outcome
 
-    def _filter(self, cycle: CycleState, pod: PodRequest, snap: Snapshot) -> tuple[np.ndarray, Diagnosis]:
+    def _filter(
+        self, cycle: CycleState, pod: PodRequest, snap: Snapshot
+    ) -> tuple[Mask | None, list[Rejection]]:
+        """The feasible-node mask (``None`` when no node fits) and every filter's rejections."""
         rejections = [r for flt in self._filters for r in flt.filter(cycle, pod, snap)]
-        if rejections:
-            rejected = np.logical_or.reduce([r.nodes for r in rejections])
-            feasible = snap.state.schedulable & ~rejected
-        else:
-            feasible = snap.state.schedulable.copy()
-        diagnosis = Diagnosis(snap.size)
-        if feasible.any():
-            return feasible, diagnosis  # the reasons are only worth counting when nothing fits
+        schedulable = snap.state.schedulable
+        if not rejections:
+            return (schedulable.copy() if schedulable.any() else None), rejections
+        rejected = rejections[0].nodes | ~schedulable
+        for rejection in rejections[1:]:
+            rejected |= rejection.nodes
+        feasible = np.logical_not(rejected, out=rejected)
+        return (feasible if feasible.any() else None), rejections
+
+    def _explain(self, cycle: CycleState, pod: PodRequest, snap: Snapshot) -> Status:
+        rejections = [r for flt in self._filters for r in flt.filter(cycle, pod, snap)]
+        return self._diagnose(rejections, snap).status()
+
+    @staticmethod
+    def _diagnose(rejections: list[Rejection], snap: Snapshot) -> Diagnosis:
         # Count each node under its first reason, as kube-scheduler's summary does.
-        open_nodes = snap.state.schedulable.copy()
-        if (~open_nodes).any():
-            diagnosis.counts["node(s) were unschedulable"] += int((~open_nodes).sum())
-        for rejection in rejections:
-            newly = rejection.nodes & open_nodes
-            count = int(newly.sum())
+        diagnosis = Diagnosis(snap.size)
+        unschedulable = ~snap.state.schedulable
+        stack = np.array([unschedulable, *(r.nodes for r in rejections)], dtype=np.bool_)
+        rejected = stack.any(axis=0)
+        counts = np.bincount(stack.argmax(axis=0)[rejected], minlength=len(stack)).tolist()
+        if counts[0]:
+            diagnosis.counts["node(s) were unschedulable"] += counts[0]
+        for rejection, count in zip(rejections, counts[1:], strict=True):
             if count:
                 diagnosis.counts[rejection.reason] += count
                 diagnosis.unresolvable &= rejection.unresolvable
-                open_nodes &= ~rejection.nodes
-        return feasible, diagnosis
+        return diagnosis
+
+    def _kept(self, cycle: CycleState, pod: PodRequest, snap: Snapshot) -> tuple[Scores, Mask] | None:
+        """Every node's weighted score (``-inf`` where it fails a filter) and whether it passes the filters,
+        kept between cycles per class.
+
+        ``None`` when a filter or scorer says this pod's answers depend on more than its shape and each
+        node's row (a gang's members placed so far, randomness). Otherwise only the nodes whose version
+        stamp changed since the class last looked are filtered and scored again (stamps are unique across
+        the cache and every transaction copy), so after the first pod of a class a cycle works on the one
+        or two nodes the last placements changed. The answers are the full path's, node for node.
+        """
+        if self._keyed_filters is None or self._keyed_scores is None:
+            return None
+        if KEY_GANG_PLACED in cycle.data or KEY_GANG_BANNED in cycle.data:
+            return None
+        filter_keys = tuple(f.filter_key(cycle, pod) for f in self._keyed_filters)
+        score_keys = tuple(f.score_key(cycle, pod) for f in self._keyed_scores)
+        if None in filter_keys or None in score_keys:
+            return None
+        s = snap.state
+        if self._kept_names is not s.names or len(self._kept_totals) > KEPT_LIMIT:
+            self._kept_names, self._kept_totals = s.names, {}
+        key = (filter_keys, score_keys)
+        entry = self._kept_totals.get(key)
+        if entry is None:
+            entry = self._kept_totals[key] = (
+                np.zeros(s.size),
+                np.zeros(s.size, dtype=np.bool_),
+                np.full(s.size, -1, dtype=np.int64),
+            )
+        total, feasible, stamp = entry
+        stale = np.flatnonzero(stamp != s.version)
+        if len(stale):
+            ok = s.schedulable[stale]
+            for flt in self._keyed_filters:
+                passed = flt.feasible_rows(cycle, pod, snap, stale)
+                if passed is not None:
+                    ok &= passed
+            feasible[stale] = ok
+            rows = stale[ok]
+            total[stale] = -np.inf
+            if len(rows):
+                fresh = np.zeros(len(rows), dtype=np.float64)
+                for scorer, weight in self._scores:
+                    fresh += weight * scorer.score(cycle, pod, snap, rows)
+                total[rows] = fresh
+            stamp[stale] = s.version[stale]
+        return total, feasible
 
     def _picks(
         self, cycle: CycleState, pod: PodRequest, snap: Snapshot, node: int

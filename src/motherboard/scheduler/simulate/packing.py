@@ -103,7 +103,7 @@ def run_packing(
     """
     rng = np.random.default_rng(seed)
     cache = ClusterCache(nodes, tie_rank=rng.permutation(len(nodes)).astype(np.int64))
-    state = cache.snapshot().state
+    state = cache.live_state  # not a snapshot: one held through the run would make every write copy
     capacity = int(state.dev_count.sum()) * 1000
     if arrivals is None:
         arrivals = inflate(pods, capacity, ratio, rng)

@@ -7,22 +7,22 @@ are the original's: 128 cores and 8 GPUs as the largest node.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 import numpy as np
 
-from motherboard.scheduler.cache.devices import eligible_devices, usable_devices
 from motherboard.scheduler.cache.snapshot import Snapshot
 from motherboard.scheduler.cache.types import WHOLE_MILLI, DeviceKind, DevicePick, PodRequest
 from motherboard.scheduler.placement.framework import (
-    KEY_USABLE_DEVICES,
     CycleState,
     DeviceSelectPlugin,
     Nodes,
     PluginContext,
     ScorePlugin,
     Scores,
+    shape_key,
+    usable_rows,
 )
 
 MAX_CPU_MILLI = 128_000.0
@@ -40,6 +40,9 @@ class BestFit:
 
     name = "bestfit"
 
+    def score_key(self, state: CycleState, pod: PodRequest) -> Hashable | None:
+        return shape_key(pod)  # node-local: the resource shape and the node's row decide
+
     def score(self, state: CycleState, pod: PodRequest, snap: Snapshot, nodes: Nodes) -> Scores:
         cpu = (snap.state.cpu_free[nodes] - pod.cpu_milli) / MAX_CPU_MILLI
         gpu = (_gpu_left(snap, nodes) - pod.gpu_milli) / MAX_GPU_MILLI
@@ -50,6 +53,9 @@ class DotProduct:
     """Tetris' alignment, as the artefact scores it: ``100 · (1 − ⟨free, request⟩ / 2)`` (max-normalised)."""
 
     name = "dotprod"
+
+    def score_key(self, state: CycleState, pod: PodRequest) -> Hashable | None:
+        return shape_key(pod)  # node-local: the resource shape and the node's row decide
 
     def score(self, state: CycleState, pod: PodRequest, snap: Snapshot, nodes: Nodes) -> Scores:
         cpu = snap.state.cpu_free[nodes] / MAX_CPU_MILLI * (pod.cpu_milli / MAX_CPU_MILLI)
@@ -67,6 +73,9 @@ class GpuPacking:
     """
 
     name = "packing"
+
+    def score_key(self, state: CycleState, pod: PodRequest) -> Hashable | None:
+        return shape_key(pod)  # node-local: the resource shape and the node's row decide
 
     def score(self, state: CycleState, pod: PodRequest, snap: Snapshot, nodes: Nodes) -> Scores:
         req = pod.devices
@@ -96,6 +105,9 @@ class RandomScore:
     def __init__(self, seed: int) -> None:
         self._rng = np.random.default_rng(seed)
 
+    def score_key(self, state: CycleState, pod: PodRequest) -> Hashable | None:
+        return None  # a fresh draw every cycle: never kept
+
     def score(self, state: CycleState, pod: PodRequest, snap: Snapshot, nodes: Nodes) -> Scores:
         return self._rng.random(len(nodes))
 
@@ -105,10 +117,7 @@ class RandomScore:
         req = pod.devices
         if req is None or req.kind is not DeviceKind.FRACTION:
             return None
-        usable = state.read(KEY_USABLE_DEVICES)
-        if usable is None:
-            usable = usable_devices(snap.state, req, eligible_devices(snap.state, snap.catalog, req))
-        slots = np.flatnonzero(usable[node])
+        slots = np.flatnonzero(usable_rows(state, pod, snap, np.array([node]))[0])
         if len(slots) == 0:
             return None
         return (DevicePick(int(self._rng.choice(slots)), req.milli, req.memory_mib),)
@@ -118,6 +127,9 @@ class Spread:
     """Least allocated: the most free GPU and CPU share wins (spreads load; the opposite of best fit)."""
 
     name = "spread"
+
+    def score_key(self, state: CycleState, pod: PodRequest) -> Hashable | None:
+        return shape_key(pod)  # node-local: the resource shape and the node's row decide
 
     def score(self, state: CycleState, pod: PodRequest, snap: Snapshot, nodes: Nodes) -> Scores:
         s = snap.state

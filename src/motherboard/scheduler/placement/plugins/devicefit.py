@@ -6,7 +6,7 @@ do not recompute it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,8 @@ from motherboard.scheduler.placement.framework import (
     CycleState,
     FilterPlugin,
     Mask,
+    NodeLocalFilter,
+    Nodes,
     PluginContext,
     Rejection,
 )
@@ -79,6 +81,31 @@ class DeviceFit:
             cached = self._static = (static, shareable, verdict)
         return cached[2]
 
+    def filter_key(self, state: CycleState, pod: PodRequest) -> Hashable | None:
+        d = pod.devices
+        if d is None:
+            return ()
+        return (d.kind, d.count, d.milli, d.memory_mib, d.profile, d.models, d.vendor, d.resource)
+
+    def feasible_rows(self, state: CycleState, pod: PodRequest, snap: Snapshot, rows: Nodes) -> Mask | None:
+        """Whether each of ``rows`` passes: the same verdict as :meth:`filter`, for these nodes only."""
+        req = pod.devices
+        if req is None:
+            return None
+        s = snap.state
+        if req.kind is DeviceKind.PARTITION:
+            key = partition_key(snap.catalog, req)
+            if key < 0:
+                return np.zeros(len(rows), dtype=np.bool_)
+            static = eligible_devices(s, snap.catalog, req)[rows] & s.dev_mig[rows]
+            out: Mask = static.any(axis=1) & (s.part_free_count[rows, key] >= req.count)
+            return out
+        # A usable device already matches the model, vendor, resource and sharing mode.
+        usable = usable_devices(s, req, eligible_devices(s, snap.catalog, req)[rows], rows)
+        need = 1 if req.kind is DeviceKind.FRACTION else req.count
+        fits: Mask = usable.sum(axis=1) >= need
+        return fits
+
     def filter(self, state: CycleState, pod: PodRequest, snap: Snapshot) -> list[Rejection]:
         req = pod.devices
         if req is None:
@@ -120,3 +147,4 @@ def make(args: Mapping[str, Any], ctx: PluginContext) -> DeviceFit:
 
 
 _: FilterPlugin = DeviceFit()
+_k: NodeLocalFilter = DeviceFit()

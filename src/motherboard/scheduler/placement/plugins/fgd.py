@@ -20,31 +20,39 @@ a placement costs one node's recomputation, not the cluster's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from motherboard.scheduler.cache.devices import eligible_devices, usable_devices
 from motherboard.scheduler.cache.snapshot import Snapshot
 from motherboard.scheduler.cache.types import DeviceKind, DevicePick, PodRequest
-from motherboard.scheduler.placement.fragmentation import ClassTable, Workload, node_fragmentation
+from motherboard.scheduler.placement.fragmentation import (
+    ClassTable,
+    StateFragmentation,
+    Workload,
+    weighted_fragmentation,
+)
 from motherboard.scheduler.placement.framework import (
-    KEY_USABLE_DEVICES,
     CycleState,
     DeviceSelectPlugin,
     Nodes,
     PluginContext,
     ScorePlugin,
     Scores,
+    shape_key,
+    usable_rows,
 )
 
 I64 = NDArray[np.int64]
 DEDUP_ABOVE = 32
 """Stale-node count above which identical node states are deduplicated before scoring (sorting costs more
 than it saves on the few nodes a single placement dirties)."""
+SCALAR_ROWS = 32
+"""Stale-node count up to which nodes are scored one by one in Python through the state memo (numpy's
+per-call overhead costs more than the arithmetic of a few nodes)."""
 
 
 @dataclass
@@ -81,6 +89,12 @@ class FragmentationGradient:
         self._table_key: tuple[int, int] = (0, -1)
         self._names: tuple[str, ...] | None = None
         self._classes: dict[tuple[object, ...], _ClassScores] = {}
+        self._memo: StateFragmentation | None = None
+        self._memo_table: ClassTable | None = None
+        self._scaled: dict[tuple[int, float], float] = {}
+
+    def score_key(self, state: CycleState, pod: PodRequest) -> Hashable | None:
+        return shape_key(pod)  # node-local: the resource shape and the node's row decide
 
     def score(self, state: CycleState, pod: PodRequest, snap: Snapshot, nodes: Nodes) -> Scores:
         if not self._shares and pod.devices is not None and pod.devices.kind is DeviceKind.FRACTION:
@@ -124,11 +138,15 @@ class FragmentationGradient:
         return self._table
 
     # --- the gradient -----------------------------------------------------------------------------------
+    # Fragmentation is summed exactly as integers (class weights, not probabilities): a node's value then
+    # does not depend on how it was batched, and the scalar path below agrees with the array path exactly.
     def _compute(
         self, state: CycleState, pod: PodRequest, snap: Snapshot, rows: Nodes, table: ClassTable
     ) -> tuple[NDArray[np.float64], I64]:
+        if len(rows) <= SCALAR_ROWS:
+            return self._compute_scalar(state, pod, snap, rows, table)
         s = snap.state
-        usable = self._usable(state, pod, snap)[rows]
+        usable = self._usable(state, pod, snap, rows)
         gpu_free = s.dev_milli_free[rows]
         model = s.dev_model[rows, 0].astype(np.int64)
         mem = s.mem_free[rows] if self._memory else np.zeros(len(rows), dtype=np.int64)
@@ -159,7 +177,7 @@ class FragmentationGradient:
                 take = u_usable & (np.cumsum(u_usable, axis=1) <= req.count)
                 after_free = np.where(take, 0, u_free)
             # Before and after in one call: the per-call overhead dominates on the few stale nodes.
-            frag = node_fragmentation(
+            frag = weighted_fragmentation(
                 np.concatenate([u_free, after_free]),
                 np.concatenate([u_cpu, cpu_after]),
                 np.concatenate([u_model, u_model]),
@@ -167,10 +185,66 @@ class FragmentationGradient:
                 np.concatenate([u_mem, mem_after]),
             )
             k = len(u_free)
-            score = self._scale(frag[:k] - frag[k:])
+            score = self._scale((frag[:k] - frag[k:]) / self._total(table))
         if inverse is None:
             return score, gpu
         return score[inverse], gpu[inverse]
+
+    def _compute_scalar(
+        self, state: CycleState, pod: PodRequest, snap: Snapshot, rows: Nodes, table: ClassTable
+    ) -> tuple[NDArray[np.float64], I64]:
+        """:meth:`_compute` for a few nodes, one node state at a time through the memo (same results)."""
+        s = snap.state
+        memo = self._state_memo(table)
+        req = pod.devices
+        total = self._total(table)
+        share = req is not None and req.kind is DeviceKind.FRACTION
+        whole = req.count if req is not None and req.kind is DeviceKind.WHOLE else 0
+        milli = req.milli if req is not None else 0
+        cpu_take = pod.cpu_milli
+        mem_take = pod.memory_mib if self._memory else 0
+        frees = s.dev_milli_free[rows].tolist()
+        cpus = s.cpu_free[rows].tolist()
+        models = s.dev_model[rows, 0].tolist()
+        mems = s.mem_free[rows].tolist() if self._memory else [0] * len(rows)
+        uses = self._usable(state, pod, snap, rows).tolist() if (share or whole) else None
+        scores: list[float] = []
+        gpus: list[int] = []
+        for i, (free, cpu, model, mem) in enumerate(zip(frees, cpus, models, mems, strict=True)):
+            before = memo.value(model, cpu, mem, free)
+            if share:
+                assert uses is not None
+                best, best_gpu, best_gap = -np.inf, -1, 0
+                seen: dict[int, float] = {}  # GPUs with equal free milli leave equal node states
+                for j, ok in enumerate(uses[i]):
+                    if not ok:
+                        continue
+                    known = seen.get(free[j])
+                    if known is None:
+                        after = free.copy()
+                        after[j] -= milli
+                        delta = before - memo.value(model, cpu - cpu_take, mem - mem_take, after)
+                        known = seen[free[j]] = self._scale_one(delta, total, self._share_scale)
+                    value = known
+                    gap = free[j] - milli
+                    if value > best or (self._tight and value == best and gap < best_gap):
+                        best, best_gpu, best_gap = value, j, gap
+                scores.append(best)
+                gpus.append(best_gpu)
+                continue
+            after = free
+            if whole:
+                assert uses is not None
+                after = free.copy()
+                taken = 0
+                for j, ok in enumerate(uses[i]):
+                    if ok and taken < whole:
+                        after[j] = 0
+                        taken += 1
+            delta = before - memo.value(model, cpu - cpu_take, mem - mem_take, after)
+            scores.append(self._scale_one(delta, total, self._scale_milli))
+            gpus.append(-1)
+        return np.array(scores, dtype=np.float64), np.array(gpus, dtype=np.int64)
 
     def _share_scores(
         self,
@@ -187,7 +261,7 @@ class FragmentationGradient:
         cand_row, cand_gpu = np.nonzero(usable)
         after = free[cand_row].copy()
         after[np.arange(len(cand_row)), cand_gpu] -= milli
-        frag = node_fragmentation(
+        frag = weighted_fragmentation(
             np.concatenate([free, after]),
             np.concatenate([cpu, cpu[cand_row] - pod.cpu_milli]),
             np.concatenate([model, model[cand_row]]),
@@ -196,7 +270,9 @@ class FragmentationGradient:
         )
         before, frag = frag[:k], frag[k:]
         grid = np.full((k, width), -np.inf)
-        grid[cand_row, cand_gpu] = self._scale(before[cand_row] - frag, self._share_scale)
+        grid[cand_row, cand_gpu] = self._scale(
+            (before[cand_row] - frag) / self._total(table), self._share_scale
+        )
         if self._tight:
             # Among the GPUs with the best score, the one the share fills most exactly.
             gap = np.where(np.isfinite(grid), free - milli, 0)
@@ -210,15 +286,28 @@ class FragmentationGradient:
             return delta
         return np.trunc(100.0 / (1.0 + np.exp(-delta / (scale or self._scale_milli))))
 
+    def _scale_one(self, delta: int, total: int, scale: float) -> float:
+        """:meth:`_scale` of one integer gradient, through the same numpy arithmetic, remembered."""
+        key = (delta, scale)
+        hit = self._scaled.get(key)
+        if hit is None:
+            if len(self._scaled) >= StateFragmentation.LIMIT:
+                self._scaled.clear()
+            hit = self._scaled[key] = float(self._scale(np.array([delta / total]), scale)[0])
+        return hit
+
+    def _state_memo(self, table: ClassTable) -> StateFragmentation:
+        if self._memo is None or self._memo_table is not table:
+            self._memo, self._memo_table, self._scaled = StateFragmentation(table, self._memory), table, {}
+        return self._memo
+
     @staticmethod
-    def _usable(state: CycleState, pod: PodRequest, snap: Snapshot) -> NDArray[np.bool_]:
-        usable = state.read(KEY_USABLE_DEVICES)
-        if usable is None:
-            if pod.devices is None:
-                return np.zeros(snap.state.dev_milli_free.shape, dtype=np.bool_)
-            static = eligible_devices(snap.state, snap.catalog, pod.devices)
-            usable = usable_devices(snap.state, pod.devices, static)
-        return usable  # type: ignore[no-any-return]
+    def _total(table: ClassTable) -> int:
+        return max(int(table.weight.sum()), 1)
+
+    @staticmethod
+    def _usable(state: CycleState, pod: PodRequest, snap: Snapshot, rows: Nodes) -> NDArray[np.bool_]:
+        return usable_rows(state, pod, snap, rows)
 
 
 _HASH = np.random.default_rng(0x5EED).integers(1, 2**62, size=64, dtype=np.int64) | 1

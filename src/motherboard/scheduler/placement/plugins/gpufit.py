@@ -12,21 +12,21 @@ quantised buckets.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 import numpy as np
 
-from motherboard.scheduler.cache.devices import eligible_devices, usable_devices
 from motherboard.scheduler.cache.snapshot import Snapshot
 from motherboard.scheduler.cache.types import WHOLE_MILLI, DeviceKind, PodRequest
 from motherboard.scheduler.placement.framework import (
-    KEY_USABLE_DEVICES,
     CycleState,
     Nodes,
     PluginContext,
     ScorePlugin,
     Scores,
+    shape_key,
+    usable_rows,
 )
 
 MAX_DEVICES = 8.0
@@ -38,6 +38,9 @@ class GpuFit:
 
     name = "gpu-fit"
 
+    def score_key(self, state: CycleState, pod: PodRequest) -> Hashable | None:
+        return shape_key(pod)  # node-local: the resource shape and the node's row decide
+
     def score(self, state: CycleState, pod: PodRequest, snap: Snapshot, nodes: Nodes) -> Scores:
         s = snap.state
         free = s.dev_milli_free[nodes]
@@ -45,10 +48,7 @@ class GpuFit:
         if req is None:
             idle = free.sum(axis=1) / (MAX_DEVICES * WHOLE_MILLI)
             return np.asarray(100.0 * (1.0 - idle), dtype=np.float64)
-        usable = state.read(KEY_USABLE_DEVICES)
-        if usable is None:
-            usable = usable_devices(s, req, eligible_devices(s, snap.catalog, req))
-        usable = usable[nodes]
+        usable = usable_rows(state, pod, snap, nodes)
         if req.kind is DeviceKind.FRACTION:
             gap = np.where(usable, free - req.milli, WHOLE_MILLI).min(axis=1)
             return np.asarray(100.0 * (1.0 - gap / WHOLE_MILLI), dtype=np.float64)

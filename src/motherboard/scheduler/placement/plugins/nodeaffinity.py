@@ -7,14 +7,23 @@ the labels placement scores on. Without ``nodes`` (the simulator) every node pas
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 import numpy as np
 
 from motherboard.scheduler.cache.snapshot import Snapshot
 from motherboard.scheduler.cache.types import NodeSelectorTerm, NodeSpec, PodRequest
-from motherboard.scheduler.placement.framework import CycleState, FilterPlugin, PluginContext, Rejection
+from motherboard.scheduler.placement.framework import (
+    CycleState,
+    FilterPlugin,
+    Mask,
+    NodeLocalFilter,
+    Nodes,
+    PluginContext,
+    Rejection,
+    rows_passing,
+)
 
 _CACHE_LIMIT = 256
 REASON = "node(s) didn't match Pod's node affinity/selector"
@@ -29,6 +38,15 @@ class NodeAffinity:
     def __init__(self, nodes: Mapping[str, NodeSpec] | None = None) -> None:
         self._nodes = nodes
         self._cache: dict[tuple[NodeSelectorTerm, ...], tuple[tuple[str, ...], list[Rejection]]] = {}
+
+    def filter_key(self, state: CycleState, pod: PodRequest) -> Hashable | None:
+        return (
+            "selector",
+            pod.node_selector,
+        )  # node facts change only with the node list, which resets every kept verdict
+
+    def feasible_rows(self, state: CycleState, pod: PodRequest, snap: Snapshot, rows: Nodes) -> Mask | None:
+        return rows_passing(self.filter(state, pod, snap), rows)
 
     def filter(self, state: CycleState, pod: PodRequest, snap: Snapshot) -> list[Rejection]:
         if self._nodes is None or not pod.node_selector:
@@ -61,3 +79,4 @@ def make(
 
 
 _f: FilterPlugin = NodeAffinity()
+_k: NodeLocalFilter = NodeAffinity()

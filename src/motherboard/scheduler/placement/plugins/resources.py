@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 from motherboard.scheduler.cache.snapshot import Snapshot
 from motherboard.scheduler.cache.types import PodRequest
-from motherboard.scheduler.placement.framework import CycleState, FilterPlugin, PluginContext, Rejection
+from motherboard.scheduler.placement.framework import (
+    CycleState,
+    FilterPlugin,
+    Mask,
+    NodeLocalFilter,
+    Nodes,
+    PluginContext,
+    Rejection,
+)
 
 
 class ResourcesFit:
     """Rejects nodes without the pod's CPU or memory free."""
 
     name = "resources-fit"
+
+    def filter_key(self, state: CycleState, pod: PodRequest) -> Hashable | None:
+        return (pod.cpu_milli, pod.memory_mib)
+
+    def feasible_rows(self, state: CycleState, pod: PodRequest, snap: Snapshot, rows: Nodes) -> Mask | None:
+        s = snap.state
+        ok: Mask | None = None
+        if pod.cpu_milli:
+            ok = s.cpu_free[rows] >= pod.cpu_milli
+        if pod.memory_mib:
+            mem = s.mem_free[rows] >= pod.memory_mib
+            ok = mem if ok is None else ok & mem
+        return ok
 
     def filter(self, state: CycleState, pod: PodRequest, snap: Snapshot) -> list[Rejection]:
         s = snap.state
@@ -30,3 +51,4 @@ def make(args: Mapping[str, Any], ctx: PluginContext) -> ResourcesFit:
 
 
 _: FilterPlugin = ResourcesFit()
+_k: NodeLocalFilter = ResourcesFit()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 import numpy as np
@@ -13,11 +13,14 @@ from motherboard.scheduler.cache.types import PodRequest
 from motherboard.scheduler.placement.framework import (
     CycleState,
     FilterPlugin,
+    Mask,
+    NodeLocalFilter,
     Nodes,
     PluginContext,
     Rejection,
     ScorePlugin,
     Scores,
+    rows_passing,
 )
 
 
@@ -25,6 +28,14 @@ class SiteAffinity:
     """Keeps a pod on its site (``motherboard.io/site``) or site kind (``central``/``edge``)."""
 
     name = "site-affinity"
+
+    def filter_key(self, state: CycleState, pod: PodRequest) -> Hashable | None:
+        return ("site", pod.site, pod.site_kind)  # static labels of each node
+
+    def feasible_rows(self, state: CycleState, pod: PodRequest, snap: Snapshot, rows: Nodes) -> Mask | None:
+        if pod.site is None and pod.site_kind is None:
+            return None
+        return rows_passing(self.filter(state, pod, snap), rows)
 
     def filter(self, state: CycleState, pod: PodRequest, snap: Snapshot) -> list[Rejection]:
         s, cat = snap.state, snap.catalog
@@ -35,6 +46,9 @@ class SiteAffinity:
             kind = Catalog.find(cat.site_kinds, pod.site_kind)
             out.append(Rejection("site kind mismatch", s.site_kind != kind, True))
         return out
+
+    def score_key(self, state: CycleState, pod: PodRequest) -> Hashable | None:
+        return ("site-kind", pod.preferred_site_kind)  # a static label of each node
 
     def score(self, state: CycleState, pod: PodRequest, snap: Snapshot, nodes: Nodes) -> Scores:
         if pod.preferred_site_kind is None:
@@ -48,4 +62,5 @@ def make(args: Mapping[str, Any], ctx: PluginContext) -> SiteAffinity:
 
 
 _f: FilterPlugin = SiteAffinity()
+_k: NodeLocalFilter = SiteAffinity()
 _s: ScorePlugin = SiteAffinity()

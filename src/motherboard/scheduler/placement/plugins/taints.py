@@ -8,14 +8,23 @@ set: every member of a gang, and every pod of one template, shares them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 import numpy as np
 
 from motherboard.scheduler.cache.snapshot import Snapshot
 from motherboard.scheduler.cache.types import BLOCKING_EFFECTS, NodeSpec, PodRequest, Taint, Toleration
-from motherboard.scheduler.placement.framework import CycleState, FilterPlugin, PluginContext, Rejection
+from motherboard.scheduler.placement.framework import (
+    CycleState,
+    FilterPlugin,
+    Mask,
+    NodeLocalFilter,
+    Nodes,
+    PluginContext,
+    Rejection,
+    rows_passing,
+)
 
 _CACHE_LIMIT = 256
 
@@ -28,6 +37,15 @@ class TaintToleration:
     def __init__(self, nodes: Mapping[str, NodeSpec] | None = None) -> None:
         self._nodes = nodes
         self._cache: dict[tuple[Toleration, ...], tuple[tuple[str, ...], list[Rejection]]] = {}
+
+    def filter_key(self, state: CycleState, pod: PodRequest) -> Hashable | None:
+        return (
+            "tolerations",
+            pod.tolerations,
+        )  # node facts change only with the node list, which resets every kept verdict
+
+    def feasible_rows(self, state: CycleState, pod: PodRequest, snap: Snapshot, rows: Nodes) -> Mask | None:
+        return rows_passing(self.filter(state, pod, snap), rows)
 
     def filter(self, state: CycleState, pod: PodRequest, snap: Snapshot) -> list[Rejection]:
         if self._nodes is None:
@@ -73,3 +91,4 @@ def make(
 
 
 _f: FilterPlugin = TaintToleration()
+_k: NodeLocalFilter = TaintToleration()

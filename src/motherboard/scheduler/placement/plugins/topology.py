@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 import numpy as np
@@ -15,11 +15,14 @@ from motherboard.scheduler.placement.framework import (
     KEY_GANG_PLACED,
     CycleState,
     FilterPlugin,
+    Mask,
+    NodeLocalFilter,
     Nodes,
     PluginContext,
     Rejection,
     ScorePlugin,
     Scores,
+    rows_passing,
 )
 
 
@@ -38,6 +41,17 @@ class Topology:
 
     name = "topology"
 
+    def filter_key(self, state: CycleState, pod: PodRequest) -> Hashable | None:
+        # Only a required rule with gang members placed (or a retry) rejects anything.
+        rule = pod.topology
+        if rule is None or not rule.required:
+            return ()
+        return None if state.read(KEY_GANG_PLACED) or state.read(KEY_GANG_BANNED) else ()
+
+    def feasible_rows(self, state: CycleState, pod: PodRequest, snap: Snapshot, rows: Nodes) -> Mask | None:
+        ok = rows_passing(self.filter(state, pod, snap), rows)
+        return None if ok is None or ok.all() else ok
+
     def filter(self, state: CycleState, pod: PodRequest, snap: Snapshot) -> list[Rejection]:
         rule = pod.topology
         placed: list[int] = state.read(KEY_GANG_PLACED) or []
@@ -50,6 +64,10 @@ class Topology:
         if banned:
             return [Rejection("gang retried elsewhere", np.isin(dom, dom[banned]))]
         return []
+
+    def score_key(self, state: CycleState, pod: PodRequest) -> Hashable | None:
+        # Without gang members placed so far every node scores 0; with them it depends on the gang.
+        return () if pod.topology is None or not state.read(KEY_GANG_PLACED) else None
 
     def score(self, state: CycleState, pod: PodRequest, snap: Snapshot, nodes: Nodes) -> Scores:
         rule = pod.topology
@@ -65,4 +83,5 @@ def make(args: Mapping[str, Any], ctx: PluginContext) -> Topology:
 
 
 _f: FilterPlugin = Topology()
+_k: NodeLocalFilter = Topology()
 _s: ScorePlugin = Topology()

@@ -17,23 +17,23 @@ device selector takes that GPU. Whole-GPU pods and pods without GPUs score 0 (th
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from motherboard.scheduler.cache.devices import eligible_devices, usable_devices
 from motherboard.scheduler.cache.snapshot import Snapshot
 from motherboard.scheduler.cache.types import WHOLE_MILLI, DeviceKind, DevicePick, PodRequest
 from motherboard.scheduler.placement.framework import (
-    KEY_USABLE_DEVICES,
     CycleState,
     DeviceSelectPlugin,
     Nodes,
     PluginContext,
     ScorePlugin,
     Scores,
+    shape_key,
+    usable_rows,
 )
 
 F64 = NDArray[np.float64]
@@ -66,6 +66,7 @@ class WasteGradient:
 
     def __init__(self, value: F64, quantum: float = 0.0) -> None:
         self._value = value
+        self._values: list[float] = value.tolist()
         self._quantum = quantum
         # Per request shape: each node's best change and the version stamp it was computed at.
         self._names: tuple[str, ...] | None = None
@@ -97,15 +98,13 @@ class WasteGradient:
         req = pod.devices
         if req is None or req.kind is not DeviceKind.FRACTION:
             return None
-        s = snap.state
-        usable = state.read(KEY_USABLE_DEVICES)
-        if usable is None:
-            usable = usable_devices(s, req, eligible_devices(s, snap.catalog, req))
-        free = s.dev_milli_free[nodes]
-        after = np.clip(free - req.milli, 0, WHOLE_MILLI)
-        delta = self._value[after] - self._value[np.clip(free, 0, WHOLE_MILLI)]
-        out: F64 = np.where(usable[nodes], delta, np.inf)
+        free = snap.state.dev_milli_free[nodes]  # always within 0..1000
+        delta = self._value[np.maximum(free - req.milli, 0)] - self._value[free]
+        out: F64 = np.where(usable_rows(state, pod, snap, nodes), delta, np.inf)
         return out
+
+    def score_key(self, state: CycleState, pod: PodRequest) -> Hashable | None:
+        return shape_key(pod)  # node-local: the resource shape and the node's row decide
 
     def score(self, state: CycleState, pod: PodRequest, snap: Snapshot, nodes: Nodes) -> Scores:
         req = pod.devices
@@ -120,15 +119,24 @@ class WasteGradient:
     def select_devices(
         self, state: CycleState, pod: PodRequest, snap: Snapshot, node: int
     ) -> tuple[DevicePick, ...] | None:
-        delta = self._delta(state, pod, snap, np.array([node]))
-        if delta is None or not np.isfinite(delta[0]).any():
-            return None
         req = pod.devices
-        assert req is not None
+        if req is None or req.kind is not DeviceKind.FRACTION:
+            return None
+        # One node: plain Python over its few GPUs (the same float64 arithmetic as :meth:`_delta`).
+        usable = usable_rows(state, pod, snap, np.array([node]))[0].tolist()
+        free = snap.state.dev_milli_free[node].tolist()
+        value = self._values
+        deltas = [
+            (value[max(f - req.milli, 0)] - value[f], j)
+            for j, (f, ok) in enumerate(zip(free, usable, strict=True))
+            if ok
+        ]
+        if not deltas:
+            return None
         # Among the GPUs with the best change, the fullest (best fit), then the lowest index.
-        best = np.flatnonzero(delta[0] <= delta[0].min() + 1e-9)
-        free = snap.state.dev_milli_free[node, best]
-        return (DevicePick(int(best[np.argmin(free)]), req.milli, req.memory_mib),)
+        low = min(d for d, _ in deltas) + 1e-9
+        gpu = min((free[j], j) for d, j in deltas if d <= low)[1]
+        return (DevicePick(gpu, req.milli, req.memory_mib),)
 
 
 def make(args: Mapping[str, Any], ctx: PluginContext) -> WasteGradient:
