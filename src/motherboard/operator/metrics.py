@@ -8,7 +8,8 @@ JOBS = Gauge("motherboard_operator_jobs", "AIJobs by phase and queue.", ["phase"
 RECONCILE_SECONDS = Histogram(
     "motherboard_operator_reconcile_duration_seconds",
     "Time to reconcile one AIJob (plan and apply).",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    # Up to minutes: under a burst a reconcile waits for a busy API server, and p99 must still be readable.
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
 RECONCILE_ERRORS = Counter(
     "motherboard_operator_reconcile_errors_total", "Reconciles that failed and will be retried.", ["reason"]

@@ -4,7 +4,11 @@ The store delivers events; this class turns "something about job X changed" into
 X running at a time, with one more queued if events arrived meanwhile. That next pass waits
 ``COALESCE_SECONDS`` first: a job's pods change in bursts (created, bound, started, four at a time), and
 one pass over the settled burst writes one status instead of one per pod event. The first reconcile of a
-quiet job starts at once. The plan itself is pure
+quiet job starts at once (Kubernetes' Job controller batches its syncs the same way, by one second).
+
+Expectations, as in Kubernetes' controllers: pods this operator created or deleted are remembered until
+the store shows the change (or ``EXPECTATION_SECONDS`` pass), so a reconcile that runs before our own
+writes come back through the watch does not send them again. The plan itself is pure
 (:mod:`.lifecycle`); here we only perform it: create and delete pods, write status, record Events.
 """
 
@@ -32,7 +36,8 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 JobKey = tuple[str, str]
-COALESCE_SECONDS = 0.5
+COALESCE_SECONDS = 1.0
+EXPECTATION_SECONDS = 30.0
 PodSource = Callable[[JobKey], Iterable[ObservedPod]]
 JobSource = Callable[[JobKey], Obj | None]
 PoolSource = Callable[[], Mapping[str, DevicePoolSpec]]
@@ -56,6 +61,8 @@ class Reconciler:
         self._written: dict[JobKey, Obj] = {}
         self._services_done: set[str] = set()
         self._timers: dict[JobKey, asyncio.TimerHandle] = {}
+        self._expect_created: dict[JobKey, dict[str, tuple[float, int]]] = {}
+        self._expect_deleted: dict[JobKey, dict[str, tuple[float, int]]] = {}
 
     def trigger(self, key: JobKey) -> None:
         """Ask for a reconcile of ``key``; returns at once."""
@@ -116,9 +123,19 @@ class Reconciler:
             return
         pods = list(self._pods(key))
         result = plan(job, uid, pods, datetime.now(UTC), self._pools())
-        await self._apply(key, job, uid, body, result)
+        live = {p.name for p in pods if not p.gone}
+        # A deletion shows once that incarnation is deleting or gone; a new attempt's pod may reuse the name.
+        alive = {(p.name, p.attempt) for p in pods if not p.deleting}
+        created = _outstanding(self._expect_created, key, lambda name, _: name in live)
+        deleted = _outstanding(self._expect_deleted, key, lambda name, attempt: (name, attempt) not in alive)
+        result.create = [p for p in result.create if p["metadata"]["name"] not in created]
+        result.delete = [name for name in result.delete if name not in deleted]
+        await self._apply(key, job, uid, body, result, {p.name: p.attempt for p in pods})
 
-    async def _apply(self, key: JobKey, job: AIJob, uid: str, body: Obj, result: Plan) -> None:
+    async def _apply(
+        self, key: JobKey, job: AIJob, uid: str, body: Obj, result: Plan, attempts: Mapping[str, int]
+    ) -> None:
+        """Perform ``result``; ``attempts``: the attempt of each pod as the plan saw it."""
         namespace, name = key
         if result.delete_job:
             await ignore(404, self._kube.delete(path_for(GROUP, VERSION, "aijobs", namespace, name)))
@@ -136,6 +153,13 @@ class Reconciler:
             for pod in result.delete
         ]
         await asyncio.gather(*creates, *deletes)
+        until = time.monotonic() + EXPECTATION_SECONDS
+        self._expect_created.setdefault(key, {}).update(
+            (p["metadata"]["name"], (until, -1)) for p in result.create
+        )
+        self._expect_deleted.setdefault(key, {}).update(
+            (name, (until, attempts.get(name, -1))) for name in result.delete
+        )
         metrics.PODS_CREATED.inc(len(result.create))
         metrics.PODS_DELETED.inc(len(result.delete))
         new_status = result.status.to_wire()
@@ -186,8 +210,28 @@ class Reconciler:
     def forget(self, key: JobKey, uid: str | None) -> None:
         """Drop what we remember about a deleted job."""
         self._written.pop(key, None)
+        self._expect_created.pop(key, None)
+        self._expect_deleted.pop(key, None)
         if uid:
             self._services_done.discard(uid)
         timer = self._timers.pop(key, None)
         if timer:
             timer.cancel()
+
+
+def _outstanding(
+    expected: dict[JobKey, dict[str, tuple[float, int]]], key: JobKey, seen: Callable[[str, int], bool]
+) -> set[str]:
+    """Names of ``key``'s expected changes the store does not show yet; forgets the seen and the expired.
+
+    Each expectation is ``name → (deadline, attempt)``; ``seen(name, attempt)`` says whether it shows.
+    """
+    names = expected.get(key)
+    if not names:
+        return set()
+    now = time.monotonic()
+    for name in [n for n, (until, attempt) in names.items() if until < now or seen(n, attempt)]:
+        del names[name]
+    if not names:
+        del expected[key]
+    return set(names)

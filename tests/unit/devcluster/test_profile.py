@@ -41,8 +41,14 @@ def test_demo_profile_has_a_central_and_two_edge_sites_with_every_accelerator() 
     assert 10 <= prof.node_count <= 30
 
 
-def test_bench_profile_has_exactly_1000_nodes() -> None:
-    assert ClusterProfile.load(PROFILES / "bench-1000.yaml").node_count == 1000
+@pytest.mark.parametrize(("name", "nodes"), [("bench-100", 100), ("bench-500", 500), ("bench-1000", 1000)])
+def test_bench_profiles_have_the_node_count_they_are_named_for(name: str, nodes: int) -> None:
+    assert ClusterProfile.load(PROFILES / f"{name}.yaml").node_count == nodes
+
+
+def test_the_operator_bench_profile_holds_a_thousand_four_pod_jobs() -> None:
+    prof = ClusterProfile.load(PROFILES / "bench-100.yaml")
+    assert sum(g.count * g.pods for s in prof.sites for g in s.node_groups) >= 4000
 
 
 @pytest.mark.parametrize(
