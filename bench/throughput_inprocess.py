@@ -5,7 +5,7 @@
 Feeds the :class:`~motherboard.scheduler.service.world.World` the node objects the dev cluster would
 create, then ``--pods`` pending pods in bursts of ``--burst`` (the ADDED events a watch delivers), runs
 the scheduling loop's cycle, and answers every API call at once with the watch events the API server and
-kwok would send back (the assignment annotation, the binding, two kubelet status updates). What it
+kwok would send back (the binding with its assignment annotation, two kubelet status updates). What it
 measures is the scheduler's CPU per pod — the ceiling the process puts on throughput on this machine — and
 where it goes (``--profile``: cProfile, top 30 by cumulative time).
 """
@@ -59,15 +59,12 @@ class FakeApi:
     def __init__(self, world: World, objs: dict[str, Obj]) -> None:
         self.world, self.objs, self.calls = world, objs, 0
 
-    async def annotate(self, ns: str, name: str, annotations: dict[str, str]) -> None:
+    async def bind(
+        self, ns: str, name: str, uid: str, node: str, annotations: dict[str, str] | None = None
+    ) -> None:
         self.calls += 1
         obj = self.objs[f"{ns}/{name}"]
-        obj["metadata"]["annotations"].update(annotations)
-        self.world.on_pod(copy.deepcopy(obj))
-
-    async def bind(self, ns: str, name: str, uid: str, node: str) -> None:
-        self.calls += 1
-        obj = self.objs[f"{ns}/{name}"]
+        obj["metadata"]["annotations"].update(annotations or {})  # the Binding's annotations
         obj["spec"]["nodeName"] = node
         obj["status"]["conditions"] = [{"type": "PodScheduled", "status": "True"}]
         self.world.on_pod(copy.deepcopy(obj))

@@ -357,7 +357,7 @@ SCHEDULER = Dashboard(
                         ),
                     ),
                     unit="s",
-                    description="heads, admit, place (one cycle) and annotate, bind (API writes).",
+                    description="heads, admit, place (one cycle) and bind (the API write, assignment included).",
                 ),
                 Panel(
                     "p99 by extension point",

@@ -1,9 +1,9 @@
 """Read a written device assignment back into a placement: how a restarted scheduler re-charges pods.
 
-The scheduler writes ``motherboard.io/device-assignment`` on every pod before binding it, so the annotation
-is its write-ahead log: after a restart (or on a new leader) every bound pod is charged to exactly the
-devices it was given, and a gang member that was annotated but not yet bound can be bound to exactly the
-devices its gang planned. Pure: ids are looked up in the cache's state, no client involved.
+The scheduler writes ``motherboard.io/device-assignment`` on every pod in the same call that binds it (the
+Binding's annotations), so after a restart (or on a new leader) every bound pod is charged to exactly the
+devices it was given; a gang member that an older scheduler annotated but did not bind can be bound to
+exactly the devices its gang planned. Pure: ids are looked up in the cache's state, no client involved.
 """
 
 from __future__ import annotations

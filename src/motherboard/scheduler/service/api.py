@@ -50,7 +50,7 @@ def now_iso() -> str:
 
 
 class SchedulerApi:
-    """Annotate, bind, explain, evict: what the scheduler writes, and nothing else."""
+    """Bind, explain, evict: what the scheduler writes, and nothing else."""
 
     def __init__(self, kube: Kube, throttle: Throttle, identity: str) -> None:
         self.kube, self.throttle, self.identity = kube, throttle, identity
@@ -58,15 +58,17 @@ class SchedulerApi:
     def _pod(self, ns: str, name: str, sub: str = "") -> str:
         return f"/api/v1/namespaces/{ns}/pods/{name}{sub}"
 
-    async def annotate(self, ns: str, name: str, annotations: dict[str, str]) -> None:
-        async with self.throttle:
-            await self.kube.patch(self._pod(ns, name), {"metadata": {"annotations": annotations}})
-
-    async def bind(self, ns: str, name: str, uid: str, node: str) -> None:
+    async def bind(
+        self, ns: str, name: str, uid: str, node: str, annotations: dict[str, str] | None = None
+    ) -> None:
+        """Bind the pod to ``node``; the API server copies ``annotations`` onto the pod in the same write."""
+        meta: Obj = {"name": name, "uid": uid} if uid else {"name": name}
+        if annotations:
+            meta["annotations"] = annotations
         body = {
             "apiVersion": "v1",
             "kind": "Binding",
-            "metadata": {"name": name, "uid": uid} if uid else {"name": name},
+            "metadata": meta,
             "target": {"apiVersion": "v1", "kind": "Node", "name": node},
         }
         async with self.throttle:

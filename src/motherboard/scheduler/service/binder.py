@@ -1,14 +1,20 @@
 """Carry out a cycle's actions against the API server: bind gangs, explain waits, preempt.
 
+**One call per pod.** Each member is bound with a Binding whose ``metadata.annotations`` carry its device
+assignment (``motherboard.io/device-assignment``): the API server copies a Binding's annotations onto the
+pod in the same write that sets ``spec.nodeName`` (``assignPod`` → ``setPodHostAndAnnotations``), so a pod
+is never bound without its assignment, and never annotated without being bound. The kubelet sees the pod
+only once it is bound, so the device plugin finds the assignment there (docs/device-assignment.md).
+
 **Binding a gang is all-or-nothing, as far as Kubernetes allows.** A Binding cannot be undone, so:
 
-1. every member's device assignment is written first (``motherboard.io/device-assignment``); if any write
-   fails, nothing is bound and the whole gang is forgotten and requeued;
-2. then every member is bound concurrently;
-3. if a member's binding fails, the members already bound are **deleted** (with a UID precondition, so
+1. every member is bound concurrently;
+2. if a member's binding fails, the members already bound are **deleted** (with a UID precondition, so
    only this incarnation): the owner (the AIJob operator) recreates them and the gang is scheduled again,
-   so no half gang keeps devices. The annotations written in step 1 are also the recovery log after a
-   crash between steps 2 and 3 (see :mod:`.recovery`).
+   so no half gang keeps devices. A member whose call failed without an answer from the server (a timeout,
+   a broken connection) may have been bound all the same: it is deleted too.
+3. A scheduler that dies between 1 and 2 leaves the half gang to the next leader, which deletes its bound
+   members (see :mod:`.recovery`).
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from motherboard.scheduler.service.objects import PodInfo
 from motherboard.scheduler.service.world import World
 
 log = logging.getLogger(__name__)
+_SCHEDULED = metrics.ATTEMPTS.labels("scheduled")
+_BIND_SECONDS = metrics.EXTENSION_POINT.labels("bind")
 TOO_MANY_REQUESTS = 429
 NOT_FOUND = 404
 
@@ -90,53 +98,49 @@ class Binder:
                 self.world.binding_failed(key)
             return
         pods = [i for i in infos if i is not None]
-        # 1. Write every assignment before binding anything.
+        # 1. Bind every member concurrently, each with its device assignment in the same call.
         t = time.perf_counter()
-        writes = [
-            self.api.annotate(i.namespace, i.name, a.annotations())
-            for i, a in zip(pods, action.assignments, strict=True)
-            if a.containers
+        calls = [
+            self.api.bind(i.namespace, i.name, i.uid, p.node_name, a.annotations() if a.containers else None)
+            for i, p, a in zip(pods, action.placements, action.assignments, strict=True)
         ]
-        if any(isinstance(r, BaseException) for r in await asyncio.gather(*writes, return_exceptions=True)):
-            metrics.BINDING_ERRORS.labels("annotate").inc()
-            metrics.ATTEMPTS.labels("error").inc()
-            for key in keys:
-                self.world.binding_failed(key)
-            return
-        t = _observe("annotate", t)
-        # 2. Bind every member concurrently.
-        results = await asyncio.gather(
-            *(
-                self.api.bind(i.namespace, i.name, i.uid, p.node_name)
-                for i, p in zip(pods, action.placements, strict=True)
-            ),
-            return_exceptions=True,
-        )
-        _observe("bind", t)
+        results: list[BaseException | None]
+        if len(calls) == 1:  # most workloads are one pod: no gather (and no task) around its call
+            try:
+                await calls[0]
+                results = [None]
+            except Exception as exc:  # what gather(return_exceptions=True) would return
+                results = [exc]
+        else:
+            results = await asyncio.gather(*calls, return_exceptions=True)
+        _BIND_SECONDS.observe(time.perf_counter() - t)
         failed = [i for i, r in zip(pods, results, strict=True) if isinstance(r, BaseException)]
         if not failed:
             for key in keys:
                 self.world.bound(key)
             metrics.BOUND.inc(len(keys))
-            metrics.ATTEMPTS.labels("scheduled").inc()
+            _SCHEDULED.inc()
             metrics.E2E.observe(time.monotonic() - started)
             return
-        # 3. A member failed: delete the members that were bound, so no half gang holds devices.
+        # 2. A member failed: delete the members that were (or may have been) bound, so no half gang holds
+        # devices.
         metrics.BINDING_ERRORS.labels("bind").inc(len(failed))
         metrics.ATTEMPTS.labels("error").inc()
+        undo: list[PodInfo] = []
         for info, result in zip(pods, results, strict=True):
             if isinstance(result, BaseException):
-                log.warning("binding %s failed: %s", info.key, result)
+                log.warning("binding %s failed: %r", info.key, result)
                 self.world.binding_failed(info.key)
+                if len(pods) > 1 and not isinstance(result, ApiError):
+                    undo.append(info)  # no answer: the server may have bound it all the same
             else:
                 self.world.bound(info.key)  # charged until the deletion is seen
-        bound = [i for i, r in zip(pods, results, strict=True) if not isinstance(r, BaseException)]
-        if bound:
-            message = (
-                f"gang member(s) {', '.join(i.name for i in failed)} could not be bound; deleting this one"
-            )
+                undo.append(info)
+        if undo:
+            names = ", ".join(i.name for i in failed)
+            message = f"gang member(s) {names} could not be bound; deleting this one"
             await asyncio.gather(
-                *(self._undo(i.namespace, i.name, i.uid, message) for i in bound), return_exceptions=True
+                *(self._undo(i.namespace, i.name, i.uid, message) for i in undo), return_exceptions=True
             )
 
     async def _undo(self, ns: str, name: str, uid: str, message: str) -> None:
@@ -213,12 +217,6 @@ class Binder:
         except ApiError as exc:
             if exc.status != NOT_FOUND:
                 raise
-
-
-def _observe(point: str, since: float) -> float:
-    now = time.perf_counter()
-    metrics.EXTENSION_POINT.labels(point).observe(now - since)
-    return now
 
 
 async def _quiet(call: Awaitable[object]) -> None:

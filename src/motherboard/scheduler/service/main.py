@@ -137,11 +137,16 @@ async def _schedule(
     ahead: int,
 ) -> int:
     gauges = 0.0
+    # Back-pressure with some slack: once ``ahead`` pods wait for their binding, the next cycle waits
+    # until ``room`` have answered, so it places a batch rather than one pod per cycle (a cycle's fixed
+    # cost, about 0.4 ms, would then be paid per pod) while the calls queued behind the ones in flight
+    # keep the API server busy.
+    room = max(1, min(batch, ahead // 8))
     while not stop.is_set():
         health.tick()
         if keep is not None and keep.done():
             return 1  # lost the lease: another replica may be scheduling now
-        if binder.binding >= ahead:  # back-pressure: let the bindings in flight answer first
+        if binder.binding > ahead - room:  # let the bindings in flight answer first
             await asyncio.sleep(IDLE_POLL / 2)
             continue
         started = time.monotonic()

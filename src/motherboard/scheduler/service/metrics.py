@@ -20,7 +20,7 @@ E2E = Histogram(
 )
 EXTENSION_POINT = Histogram(
     "motherboard_scheduler_extension_point_duration_seconds",
-    "Time per extension point of one cycle (heads, admit, place) and of binding (annotate, bind).",
+    "Time per extension point of one cycle (heads, admit, place) and of binding a gang (bind).",
     ["extension_point"],
     buckets=_LATENCY,
 )
@@ -34,7 +34,7 @@ QUEUE_QUOTA = Gauge(
 PREEMPTIONS = Counter("motherboard_scheduler_preemption_victims_total", "Pods evicted to make room.")
 PREEMPTION_ATTEMPTS = Counter("motherboard_scheduler_preemption_attempts_total", "Preemptions decided.")
 BINDING_ERRORS = Counter(
-    "motherboard_scheduler_binding_errors_total", "Failed annotate or bind calls, by step.", ["step"]
+    "motherboard_scheduler_binding_errors_total", "Failed bind calls, by step (bind).", ["step"]
 )
 BOUND = Counter("motherboard_scheduler_pods_bound_total", "Pods bound by this scheduler.")
 LEADER = Gauge("motherboard_scheduler_leader", "1 while this replica holds the leader lease.")

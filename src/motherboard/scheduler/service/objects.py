@@ -7,9 +7,11 @@ writes (``device-request``, ``placement``, gang labels), so the scheduler never 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from motherboard.api.assignment import AssignmentError, DeviceAssignment
@@ -136,13 +138,19 @@ def _cpu_memory(spec: Obj) -> tuple[int, int]:
         for c in containers:
             res = c.get("resources") or {}
             value = (res.get("requests") or {}).get(resource, (res.get("limits") or {}).get(resource))
-            out.append(float(parse_quantity(value)) if value is not None else 0.0)
+            out.append(_amount(value) if value is not None else 0.0)
         return out
 
     main, init = spec.get("containers") or [], spec.get("initContainers") or []
     cpu = max(sum(total(main, "cpu")), max(total(init, "cpu"), default=0.0))
     mem = max(sum(total(main, "memory")), max(total(init, "memory"), default=0.0))
     return math.ceil(cpu * 1000), math.ceil(mem / MIB)
+
+
+@functools.lru_cache(maxsize=4096)
+def _amount(value: str | int | float) -> float:
+    # Pods of one workload repeat the same few quantity strings: parse each once.
+    return float(parse_quantity(value))
 
 
 def _toleration(t: Obj) -> Toleration:
@@ -200,9 +208,9 @@ def _int(value: str | None, default: int) -> int:
         return default
 
 
+@functools.lru_cache(maxsize=1024)
 def _timestamp(value: str | None) -> float:
+    # Creation times have one-second resolution: a burst of pods shares a few of them.
     if not value:
         return 0.0
-    from datetime import datetime
-
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()

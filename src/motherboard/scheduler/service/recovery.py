@@ -1,12 +1,13 @@
-"""After a restart or a failover: finish or undo the gangs a previous scheduler left half bound.
+"""After a restart or a failover: undo the gangs a previous scheduler left half bound.
 
-A scheduler that dies between binding the first and the last member of a gang leaves some members
-bound and the rest pending. Every member's device assignment was written *before* any was bound (see
-:mod:`.binder`), so the pending members carry the exact node and devices their gang was planned with:
+A scheduler that dies between binding the first and the last member of a gang leaves some members bound
+and the rest pending. Each member's device assignment travels in its Binding (see :mod:`.binder`), so a
+pending member carries no plan: the new leader deletes the bound members (their owner recreates them)
+and the gang is scheduled again, so no half gang keeps devices.
 
-* if those devices are still free, the new leader binds the pending members exactly there (the gang
-  completes as planned);
-* otherwise it deletes the bound members (their owner recreates them), so no half gang keeps devices.
+Pods annotated by an older scheduler, which wrote every member's assignment *before* binding any, still
+name the node and devices their gang was planned with: if those devices are still free, the new leader
+binds the pending members exactly there (the gang completes as planned), else it deletes the bound ones.
 """
 
 from __future__ import annotations

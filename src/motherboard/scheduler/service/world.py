@@ -5,7 +5,7 @@ loop, so nothing here locks. Pods are sorted into three sets:
 
 * **pending** — ours (``schedulerName: motherboard-scheduler``), unbound, grouped by workload (a gang);
   a workload is queued once it has ``min-available`` members (minus members already bound);
-* **in flight** — assumed by a cycle, being annotated and bound; watch updates leave them alone;
+* **in flight** — assumed by a cycle, being bound; watch updates leave them alone;
 * **bound** — charged in the cache at the devices of their assignment annotation (anyone's pods: other
   schedulers' pods use CPU, memory and devices too), and, for ours, in the quota tree under their workload
   (:class:`~.holding.Holdings`).
@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from motherboard.api.assignment import AssignmentError, DeviceAssignment
+from motherboard.api.constants import ANNOTATION_DEVICE_ASSIGNMENT
 from motherboard.scheduler.admission import Resources, Workload
 from motherboard.scheduler.binding import StaleAssignment, fallback_placement, placement_from_assignment
 from motherboard.scheduler.cache import AccountingError, NodeSpec, PodRequest
@@ -140,7 +142,11 @@ class World:
         self._seen_pods[key] = seen
         old = self.pods.get(key)
         if old is not None and last is not None and old.node is None and _just_bound(last, seen):
-            info = replace(old, node=obj["spec"]["nodeName"], done=bool(seen[5]), disrupted=bool(seen[6]))
+            assignment = old.assignment
+            if last[2] != seen[2]:  # the Binding wrote the device assignment: read only that
+                assignment = _assignment(seen[2])
+            info = replace(old, node=obj["spec"]["nodeName"], done=bool(seen[5]), disrupted=bool(seen[6]),
+                           assignment=assignment)  # fmt: skip
         else:
             info = pod_info(obj)
         if info.done:
@@ -188,13 +194,22 @@ class World:
             self.cache.confirm(key)
 
     def binding_failed(self, key: str) -> None:
-        """Forget the pod's assumption and put it back in its queue, if it still exists unbound."""
+        """Forget the pod's assumption and put it back in its queue, if it still exists unbound.
+
+        A call that failed without an answer (a timeout) may have bound the pod all the same: if the watch
+        already showed it bound, it stays charged where it is; if it shows it later, :meth:`on_pod` charges
+        it then (from the assignment its Binding wrote), once."""
         self.in_flight.discard(key)
+        info = self.pods.get(key)
+        if info is not None and info.node is not None:
+            if self.cache.placement(key) is not None and not self.cache.is_bound(key):
+                self.cache.forget(key)  # charge what the server recorded, not what this call assumed
+            self._charge(info)
+            return
         if self.cache.placement(key) is not None and not self.cache.is_bound(key):
             self.cache.forget(key)
         self.holds.release(key)
-        info = self.pods.get(key)
-        if info is not None and info.node is None and info.ours:
+        if info is not None and info.ours:
             self._pend(info, backoff=True)
         self._freed()
 
@@ -314,8 +329,11 @@ def _seen_pod(obj: Obj) -> Seen:
 
 
 def _just_bound(last: Seen, seen: Seen) -> bool:
-    """Only ``spec.nodeName`` was set since ``last`` (the binding): the pod need not be parsed again."""
-    if last[1:4] != seen[1:4] or last[4] != seen[4]:
+    """Only ``spec.nodeName`` was set since ``last``, and perhaps the device assignment annotation (the
+    binding, which carries it): the pod need not be parsed again."""
+    if last[1] != seen[1] or last[3:5] != seen[3:5]:
+        return False
+    if last[2] != seen[2] and _without_assignment(last[2]) != _without_assignment(seen[2]):
         return False
     before, after = last[0], seen[0]
     if not isinstance(before, dict) or not isinstance(after, dict) or before.get("nodeName"):
@@ -326,3 +344,17 @@ def _just_bound(last: Seen, seen: Seen) -> bool:
 
 
 _MISSING = object()
+
+
+def _without_assignment(annotations: object) -> object:
+    if not isinstance(annotations, dict) or ANNOTATION_DEVICE_ASSIGNMENT not in annotations:
+        return annotations or None
+    rest = {k: v for k, v in annotations.items() if k != ANNOTATION_DEVICE_ASSIGNMENT}
+    return rest or None
+
+
+def _assignment(annotations: object) -> DeviceAssignment | None:
+    try:
+        return DeviceAssignment.from_pod_annotations(annotations if isinstance(annotations, dict) else None)
+    except AssignmentError:
+        return None

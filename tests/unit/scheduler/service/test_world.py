@@ -85,6 +85,7 @@ def test_a_failed_binding_puts_the_pod_back_and_releases_its_devices() -> None:
 
 
 def test_a_half_bound_gang_completes_on_the_devices_its_assignments_name() -> None:
+    # Pods annotated before binding by an older scheduler, which wrote every member's assignment first.
     w = world()
     w.on_pod(pod("m0", node="n0", devices=["n0-gpu0"]))
     w.on_pod(pod("m1", node="n0", devices=["n0-gpu1"]))
@@ -93,6 +94,17 @@ def test_a_half_bound_gang_completes_on_the_devices_its_assignments_name() -> No
     binds, undo = recover(w)
     assert undo == [] and len(binds) == 1
     assert [(p.pod.name, p.node_name) for p in binds[0].placements] == [("ns/m2", "n1"), ("ns/m3", "n1")]
+
+
+def test_a_half_bound_gang_whose_pending_members_carry_no_plan_is_deleted() -> None:
+    # The assignment travels in the Binding: members the previous leader did not bind carry none.
+    w = world()
+    w.on_pod(pod("m0", node="n0", devices=["n0-gpu0"]))
+    w.on_pod(pod("m1", node="n0", devices=["n0-gpu1"]))
+    w.on_pod(pod("m2"))
+    w.on_pod(pod("m3"))
+    binds, undo = recover(w)
+    assert binds == [] and sorted(i.key for i in undo) == ["ns/m0", "ns/m1"]
 
 
 def test_a_half_bound_gang_whose_devices_were_taken_is_deleted() -> None:
@@ -213,3 +225,96 @@ def test_a_late_event_from_before_the_binding_does_not_make_a_bound_pod_pending_
     w.on_pod(annotated)
     assert w.queues.pending() == 0 and w.cycle.run(now=0).actions == []
     assert w.cache.is_bound("ns/a")
+
+
+def _bound_with(obj: Obj, node: str, annotations: dict[str, str]) -> Obj:
+    """``obj`` as the binding leaves it: ``nodeName`` set, the Binding's annotations copied onto it."""
+    meta = {**obj["metadata"], "annotations": {**obj["metadata"]["annotations"], **annotations}}
+    return {**obj, "metadata": meta, "spec": {**obj["spec"], "nodeName": node}}
+
+
+def test_the_binding_event_with_the_assignment_it_wrote_is_read_without_parsing_the_pod(
+    monkeypatch: Any,
+) -> None:
+    import motherboard.scheduler.service.world as world_module
+
+    w = world()
+    parsed: list[str] = []
+    real = world_module.pod_info
+    monkeypatch.setattr(world_module, "pod_info", lambda obj: parsed.append("x") or real(obj))
+    pending = pod("a", 2, group=None)
+    w.on_pod(pending)
+    (action,) = w.cycle.run(now=0).actions
+    assert isinstance(action, Bind)
+    w.start_binding(action.workload, ["ns/a"])
+    (placement,) = action.placements
+    bound = _bound_with(pending, placement.node_name, action.assignments[0].annotations())
+    w.on_pod(bound)
+    w.bound("ns/a")
+    assert parsed == ["x"] and w.pods["ns/a"] == real(bound)
+    assert w.pods["ns/a"].assignment == action.assignments[0]
+    assert w.cache.is_bound("ns/a") and w.cache.placement("ns/a") == placement
+
+
+def _timed_out_binding(w: World, name: str) -> tuple[Obj, Bind]:
+    pending = pod(name, 2, group=None)
+    w.on_pod(pending)
+    (action,) = w.cycle.run(now=0).actions
+    assert isinstance(action, Bind)
+    w.start_binding(action.workload, [f"ns/{name}"])
+    bound = _bound_with(pending, action.placements[0].node_name, action.assignments[0].annotations())
+    return bound, action
+
+
+def used_gpus(w: World) -> int:
+    return sum(len(p.picks) for p in w.cache.placements())
+
+
+def test_a_binding_that_timed_out_after_the_watch_showed_the_pod_bound_stays_charged_once() -> None:
+    w = world()
+    bound, action = _timed_out_binding(w, "a")
+    w.on_pod(bound)  # the server bound it ...
+    w.binding_failed("ns/a")  # ... but the call timed out
+    placement = w.cache.placement("ns/a")
+    assert placement is not None and w.cache.is_bound("ns/a") and used_gpus(w) == 2
+    assert placement.node_name == action.placements[0].node_name
+    assert w.queues.pending() == 0 and w.cycle.run(now=0).actions == []
+    w.on_pod(bound, deleted=True)
+    assert w.cache.placements() == []
+
+
+def test_a_binding_that_timed_out_before_the_watch_showed_the_pod_bound_is_charged_when_it_does() -> None:
+    w = world()
+    queue = {"apiVersion": "motherboard.io/v1alpha1", "kind": "Queue", "metadata": {"name": "team"},
+             "spec": {"namespaces": ["ns"], "quotas": [{"resource": "nvidia.com/gpu", "nominal": 8}]}}  # fmt: skip
+    w.on_queue(queue)
+    bound, action = _timed_out_binding(w, "a")
+    w.binding_failed("ns/a")  # the call timed out; the watch has not shown the binding yet
+    assert w.cache.placement("ns/a") is None and w.queues.pending() == 1
+    w.on_pod(bound)  # now it does
+    placement = w.cache.placement("ns/a")
+    assert placement is not None and w.cache.is_bound("ns/a") and used_gpus(w) == 2
+    assert placement.picks == action.placements[0].picks, "charged at the devices its Binding wrote"
+    assert w.queues.pending() == 0 and w.cycle.run(now=0).actions == []
+    assert w.cycle.tree.usage("team").get_amount("nvidia.com/gpu") == 2000
+
+
+def test_a_timed_out_binding_placed_again_before_the_watch_caught_up_is_charged_where_it_is_bound() -> None:
+    w = world()
+    bound, first = _timed_out_binding(w, "a")
+    w.binding_failed("ns/a")
+    # The pod is pending again; a later cycle assumes it (maybe elsewhere), then the watch shows the first
+    # binding, then the second call is refused (409: already bound).
+    w.queues.notify_capacity_freed()
+    (second,) = w.cycle.run(now=100).actions
+    assert isinstance(second, Bind)
+    w.start_binding(second.workload, ["ns/a"])
+    w.on_pod(bound)
+    w.binding_failed("ns/a")
+    placement = w.cache.placement("ns/a")
+    assert placement is not None and w.cache.is_bound("ns/a") and used_gpus(w) == 2
+    assert (placement.node_name, placement.picks) == (
+        first.placements[0].node_name,
+        first.placements[0].picks,
+    )
+    assert w.queues.pending() == 0
