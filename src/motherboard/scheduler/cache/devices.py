@@ -154,6 +154,7 @@ def apply(state: ClusterState, placement: Placement, sign: int) -> None:
     n, pod = placement.node, placement.pod
     state.cpu_free[n] -= sign * pod.cpu_milli
     state.mem_free[n] -= sign * pod.memory_mib
+    state.pods_free[n] -= sign
     for pick in placement.picks:
         if pick.partition >= 0:
             _apply_partition(state, n, pick.partition, sign)
@@ -168,8 +169,8 @@ def apply(state: ClusterState, placement: Placement, sign: int) -> None:
         if not (0 <= milli <= WHOLE_MILLI and 0 <= mem <= state.dev_mem_cap[n, pick.device]):
             raise AccountingError(f"device {pick.device} of {state.names[n]} over-committed by {pod.name}")
     state.version[n] = next(_STAMP)
-    if sign > 0 and (state.cpu_free[n] < 0 or state.mem_free[n] < 0):
-        raise AccountingError(f"{state.names[n]} over-committed on CPU or memory by {pod.name}")
+    if sign > 0 and (state.cpu_free[n] < 0 or state.mem_free[n] < 0 or state.pods_free[n] < 0):
+        raise AccountingError(f"{state.names[n]} over-committed on CPU, memory or pods by {pod.name}")
 
 
 def _apply_partition(state: ClusterState, node: int, row: int, sign: int) -> None:

@@ -84,6 +84,8 @@ class ClusterState:
     cpu_free: I64
     mem_cap: I64
     mem_free: I64
+    pods_free: I64
+    """Pods the node may still take (allocatable ``pods`` minus the pods on it); huge without a limit."""
     schedulable: Bool
     site: I32
     site_kind: I32
@@ -189,7 +191,10 @@ class ClusterState:
         return self
 
 
-MUTABLE = ("cpu_free", "mem_free", "dev_milli_free", "dev_mem_free", "part_free_count", "version")
+UNLIMITED_PODS = 2**40
+"""``pods_free`` of a node without a pod limit."""
+
+MUTABLE = ("cpu_free", "mem_free", "pods_free", "dev_milli_free", "dev_mem_free", "part_free_count", "version")
 """The arrays allocation changes; everything else is fixed when the state is built."""
 
 
@@ -277,6 +282,7 @@ def build_state(nodes: list[NodeSpec], catalog: Catalog) -> ClusterState:
             cpu_free=cpu.copy(),
             mem_cap=mem,
             mem_free=mem.copy(),
+            pods_free=np.array([node.max_pods or UNLIMITED_PODS for node in nodes], dtype=np.int64),
             schedulable=np.array([node.schedulable for node in nodes], dtype=np.bool_),
             site=label(LABEL_SITE, catalog.sites),
             site_kind=label(LABEL_SITE_KIND, catalog.site_kinds),

@@ -128,6 +128,8 @@ class NodeSpec:
     """Treat every healthy non-MIG device as shareable (the simulator's GPU-sharing cluster)."""
     taints: tuple[Taint, ...] = ()
     """The node's taints; pods must tolerate the blocking ones."""
+    max_pods: int = 0
+    """Allocatable ``pods`` (the kubelet's ``maxPods``); 0: no limit (the simulator's trace nodes)."""
 
 
 @dataclass(frozen=True, slots=True)

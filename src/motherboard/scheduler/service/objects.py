@@ -110,7 +110,7 @@ def pod_info(pod: Obj) -> PodInfo:
 
 
 def node_spec(node: Obj) -> NodeSpec:
-    """Read a Node object: allocatable CPU and memory, labels, taints, and the device inventory."""
+    """Read a Node object: allocatable CPU, memory and pods, labels, taints, and the device inventory."""
     meta, spec, status = node["metadata"], node.get("spec") or {}, node.get("status") or {}
     allocatable = status.get("allocatable") or {}
     try:
@@ -121,6 +121,7 @@ def node_spec(node: Obj) -> NodeSpec:
         name=meta["name"],
         cpu_milli=int(parse_quantity(allocatable.get("cpu", "0")) * 1000),
         memory_mib=int(parse_quantity(allocatable.get("memory", "0")) / MIB),
+        max_pods=int(parse_quantity(allocatable.get("pods", "0"))),
         inventory=inventory,
         labels=dict(meta.get("labels") or {}),
         schedulable=not spec.get("unschedulable", False),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,22 @@ def test_unschedulable_pod_gets_a_summary_with_counts_per_reason() -> None:
     assert out.status.message == (
         "0/5 nodes are available: 3 Insufficient nvidia.com/gpu, 2 node(s) didn't match accelerator model."
     )
+
+
+def test_a_node_takes_no_more_pods_than_its_allocatable_pods() -> None:
+    full, roomy = make_node("full").build(), make_node("roomy").build()
+    cache = ClusterCache([replace(full, max_pods=2), replace(roomy, max_pods=3)])
+    placer = placer_for("bestfit")
+    nodes = []
+    for i in range(5):
+        out = placer.place(make_pod(f"p{i}").build(), cache.snapshot())
+        assert out.placement is not None
+        cache.assume(out.placement)
+        nodes.append(cache.snapshot().state.names[out.placement.node])
+    assert sorted(nodes) == ["full", "full", "roomy", "roomy", "roomy"]
+    out = placer.place(make_pod("p5").build(), cache.snapshot())
+    assert out.placement is None
+    assert out.status.message == "0/2 nodes are available: 2 Too many pods."
 
 
 def test_site_kind_mismatch_is_counted_and_unresolvable() -> None:

@@ -109,8 +109,8 @@ def test_a_node_reads_allocatable_taints_and_cordon() -> None:
             "unschedulable": True,
             "taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}],
         },
-        "status": {"allocatable": {"cpu": "7500m", "memory": "16Gi"}},
+        "status": {"allocatable": {"cpu": "7500m", "memory": "16Gi", "pods": "110"}},
     }
     spec = node_spec(node)
-    assert (spec.cpu_milli, spec.memory_mib, spec.schedulable) == (7500, 16384, False)
+    assert (spec.cpu_milli, spec.memory_mib, spec.schedulable, spec.max_pods) == (7500, 16384, False, 110)
     assert spec.taints == (Taint("nvidia.com/gpu", "present", "NoSchedule"),)

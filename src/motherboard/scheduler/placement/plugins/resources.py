@@ -1,4 +1,4 @@
-"""CPU and memory fit, as kube-scheduler's NodeResourcesFit filters them."""
+"""CPU, memory and pod-count fit, as kube-scheduler's NodeResourcesFit filters them."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from motherboard.scheduler.placement.framework import (
 
 
 class ResourcesFit:
-    """Rejects nodes without the pod's CPU or memory free."""
+    """Rejects nodes without the pod's CPU or memory free, or with no room for one more pod."""
 
     name = "resources-fit"
 
@@ -28,17 +28,16 @@ class ResourcesFit:
 
     def feasible_rows(self, state: CycleState, pod: PodRequest, snap: Snapshot, rows: Nodes) -> Mask | None:
         s = snap.state
-        ok: Mask | None = None
+        ok: Mask = s.pods_free[rows] > 0
         if pod.cpu_milli:
-            ok = s.cpu_free[rows] >= pod.cpu_milli
+            ok &= s.cpu_free[rows] >= pod.cpu_milli
         if pod.memory_mib:
-            mem = s.mem_free[rows] >= pod.memory_mib
-            ok = mem if ok is None else ok & mem
+            ok &= s.mem_free[rows] >= pod.memory_mib
         return ok
 
     def filter(self, state: CycleState, pod: PodRequest, snap: Snapshot) -> list[Rejection]:
         s = snap.state
-        out = []
+        out = [Rejection("Too many pods", s.pods_free < 1)]
         if pod.cpu_milli:
             out.append(Rejection("Insufficient cpu", s.cpu_free < pod.cpu_milli))
         if pod.memory_mib:
