@@ -194,7 +194,15 @@ class ClusterState:
 UNLIMITED_PODS = 2**40
 """``pods_free`` of a node without a pod limit."""
 
-MUTABLE = ("cpu_free", "mem_free", "pods_free", "dev_milli_free", "dev_mem_free", "part_free_count", "version")
+MUTABLE = (
+    "cpu_free",
+    "mem_free",
+    "pods_free",
+    "dev_milli_free",
+    "dev_mem_free",
+    "part_free_count",
+    "version",
+)
 """The arrays allocation changes; everything else is fixed when the state is built."""
 
 
