@@ -27,8 +27,9 @@ from typing import Any
 
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from throughput_scheduler import drop_namespace, namespace  # bench/ is on the path when run as a script
 
-from motherboard.kube import ApiError, Kube, load_access
+from motherboard.kube import Kube, load_access
 
 Obj = dict[str, Any]
 
@@ -52,15 +53,7 @@ def binding(name: str, node: str) -> Obj:
 
 
 async def prepare(kube: Kube, ns: str, n: int, conc: int) -> None:
-    await kube.create(
-        "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
-    )
-    for _ in range(100):
-        try:
-            await kube.get(f"/api/v1/namespaces/{ns}/serviceaccounts/default")
-            break
-        except ApiError:
-            await asyncio.sleep(0.1)
+    await namespace(kube, ns)
     sem = asyncio.Semaphore(conc)
 
     async def one(i: int) -> None:
@@ -68,17 +61,6 @@ async def prepare(kube: Kube, ns: str, n: int, conc: int) -> None:
             await kube.create(f"/api/v1/namespaces/{ns}/pods", pod(f"p{i}"))
 
     await asyncio.gather(*(one(i) for i in range(n)))
-
-
-async def drop(kube: Kube, ns: str) -> None:
-    await kube.delete(f"/api/v1/namespaces/{ns}")
-    for _ in range(300):
-        try:
-            await kube.get(f"/api/v1/namespaces/{ns}")
-        except ApiError as exc:
-            if exc.not_found:
-                return
-        await asyncio.sleep(1.0)
 
 
 def cpu() -> float:
@@ -143,7 +125,7 @@ async def main() -> None:
                 calls = n - min(conc, n)
                 print(f"round {r + 1} {name:8s} {calls / took:7.1f} pods/s  {1e6 * used / calls:6.0f} µs CPU/call  "
                       f"load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)  # fmt: skip
-                await drop(admin, ns)
+                await drop_namespace(admin, ns)
 
 
 if __name__ == "__main__":

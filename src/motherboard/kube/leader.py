@@ -53,6 +53,21 @@ class LeaderElector:
         self.leading = asyncio.Event()
         self._last_renew = 0.0
 
+    @classmethod
+    def for_lease(
+        cls, kube: Kube, namespace: str, name: str, identity: str, duration: float
+    ) -> LeaderElector:
+        """client-go's proportions: renew within 2/3 of the lease, retry every 1/7 of it (at least 0.5 s)."""
+        return cls(
+            kube,
+            namespace,
+            name,
+            identity,
+            lease_duration=duration,
+            renew_deadline=duration * 2 / 3,
+            retry=max(0.5, duration / 7),
+        )
+
     async def acquire(self) -> None:
         """Return once this replica leads."""
         while not await self._try():

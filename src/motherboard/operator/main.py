@@ -75,14 +75,8 @@ async def _serve(
     lease_kube: Kube | None = None
     if election is not None:
         lease_kube = Kube(load_access(kubeconfig))
-        elector = LeaderElector(
-            lease_kube,
-            election.namespace,
-            election.name,
-            election.identity,
-            lease_duration=election.duration,
-            renew_deadline=election.duration * 2 / 3,
-            retry=max(0.5, election.duration / 7),
+        elector = LeaderElector.for_lease(
+            lease_kube, election.namespace, election.name, election.identity, election.duration
         )
         async with _standby_health(health_port):
             await elector.acquire()

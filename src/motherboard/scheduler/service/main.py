@@ -88,14 +88,8 @@ async def serve(opts: Options) -> int:
         Reflector(kube, "/api/v1/pods", world.on_pod),
     ]
     watches = [asyncio.create_task(r.run()) for r in reflectors]
-    elector = LeaderElector(
-        kube,
-        opts.lease_namespace,
-        opts.lease_name,
-        opts.identity,
-        lease_duration=opts.lease_duration,
-        renew_deadline=opts.lease_duration * 2 / 3,
-        retry=max(0.5, opts.lease_duration / 7),
+    elector = LeaderElector.for_lease(
+        kube, opts.lease_namespace, opts.lease_name, opts.identity, opts.lease_duration
     )
     keep: asyncio.Task[None] | None = None
     try:
