@@ -7,11 +7,8 @@ preemption condition), so the operator is tested on its own; kwok runs and compl
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +17,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from motherboard.demo.components import Component, free_port
 from tests.conftest import Cluster
 from tests.unit.api.bad_manifests import BAD_MANIFESTS
 
@@ -32,48 +30,23 @@ def install_crds(cluster: Cluster) -> None:
     cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
 
 
-class OperatorProcess:
+class OperatorProcess(Component):
     """The real operator process (``motherboard operator run``), restartable and killable."""
 
     LEASE_SECONDS = 4  # short, so a SIGKILLed leader's successor takes over within seconds
 
     def __init__(self, kubeconfig: Path, log: Path, webhook_port: int) -> None:
-        self.kubeconfig, self.log, self.webhook_port = kubeconfig, log, webhook_port
-        self.proc: subprocess.Popen[bytes] | None = None
+        argv = [
+            "operator", "run", f"--kubeconfig={kubeconfig}", "--metrics-port=0", "--health-port=0",
+            f"--webhook-port={webhook_port}", f"--lease-duration={self.LEASE_SECONDS}",
+        ]  # fmt: skip
+        super().__init__("operator", argv, log, {"webhook": webhook_port})
+        self.kubeconfig, self.webhook_port = kubeconfig, webhook_port
 
     @property
     def identity(self) -> str:
         assert self.proc is not None
         return f"{socket.gethostname()}_{self.proc.pid}"
-
-    def start(self) -> None:
-        handle = self.log.open("ab")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "motherboard.cli",
-                "operator",
-                "run",
-                f"--kubeconfig={self.kubeconfig}",
-                "--metrics-port=0",
-                "--health-port=0",
-                f"--webhook-port={self.webhook_port}",
-                f"--lease-duration={self.LEASE_SECONDS}",
-            ],
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -97,12 +70,6 @@ def operator(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iter
 def has_webhooks(cluster: Cluster) -> bool:
     found = cluster.kubectl("get", "validatingwebhookconfiguration", GROUP, "-o", "json", check=False)
     return found.returncode == 0 and bool(json.loads(found.stdout).get("webhooks"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def webhook_serving(cluster: Cluster) -> bool:
@@ -298,7 +265,7 @@ def test_killing_the_operator_mid_reconcile_loses_nothing_and_duplicates_nothing
     for i in range(5):
         api.create(make_job(f"burst-{i}", replicas=3, duration="600s"))
     time.sleep(0.5)
-    operator.stop(signal.SIGKILL)
+    operator.stop(sig=signal.SIGKILL)
     operator.start()
     wait_for("the restarted webhook", lambda: webhook_serving(api.cluster), timeout=60)
     for i in range(5):

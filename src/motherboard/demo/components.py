@@ -43,9 +43,10 @@ class Component:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self, timeout: float = 15) -> None:
+    def stop(self, timeout: float = 15, sig: int = signal.SIGTERM) -> None:
+        """Stop the process (``sig``: SIGTERM for a clean stop, SIGKILL to play a crash), then close its log."""
         if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            os.killpg(self.proc.pid, sig)
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
