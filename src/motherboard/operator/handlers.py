@@ -84,8 +84,6 @@ def _login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 async def _startup(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.posting.level = logging.WARNING  # we post our own, user-facing Events
     settings.watching.server_timeout = 270
-    settings.persistence.finalizer = f"{GROUP}/operator"
-    settings.execution.max_workers = 8
     webhook: WebhookOptions | None = state.get("webhook")
     if webhook is not None:
         certs = make_serving_certs(webhook.certs_dir, [webhook.host, "localhost", "127.0.0.1"])
@@ -111,6 +109,21 @@ async def _startup(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any
         loop.create_task(store_feed.run(kube, store, state.get("namespace")), name="operator store"),
         loop.create_task(writer.run(), name="status writer"),
     ]
+    for task in state["tasks"]:
+        task.add_done_callback(_stop_if_failed)
+
+
+def _stop_if_failed(task: asyncio.Task[None]) -> None:
+    # The store and the status writer run until the operator stops. If one dies (a bug, an object its
+    # handlers cannot read), the operator must not go on serving from a frozen view: it stops with status 1,
+    # so its Deployment restarts it and the restart relists everything.
+    if task.cancelled() or task.exception() is None:
+        return
+    log.error("%s failed; stopping the operator", task.get_name(), exc_info=task.exception())
+    state["failed"] = True
+    stop: asyncio.Event | None = state.get("stop")
+    if stop is not None:
+        stop.set()
 
 
 @kopf.on.cleanup(registry=registry)

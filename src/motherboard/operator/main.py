@@ -82,6 +82,7 @@ async def _serve(
             await elector.acquire()
     metrics.LEADER.set(1)
     stop = asyncio.Event()
+    handlers.state["stop"] = stop  # a failed store or status task stops the operator (exit status 1)
     operator = asyncio.create_task(
         kopf.operator(
             registry=handlers.registry,
@@ -103,7 +104,7 @@ async def _serve(
             await operator
             return 1
         await operator
-        return 0
+        return 1 if handlers.state.get("failed") else 0
     finally:
         metrics.LEADER.set(0)
         if keep is not None:
