@@ -17,10 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import kopf
-from pydantic import ValidationError
 
 from motherboard.api.constants import GROUP
-from motherboard.api.v1alpha1 import DevicePoolSpec
 from motherboard.kube import Kube, load_access
 from motherboard.operator import store as store_feed
 from motherboard.operator.certs import make_serving_certs
@@ -98,7 +96,7 @@ async def _startup(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any
         settings.admission.managed = GROUP  # kopf keeps the webhook configurations (and caBundle) current
     kube = Kube(load_access(state.get("kubeconfig")))
     store = Store()
-    reconciler = Reconciler(kube, store.pods_of, store.job, lambda: _pools(store))
+    reconciler = Reconciler(kube, store.pods_of, store.job, lambda: store.pools)
     writer = StatusWriter(kube, store)
     store.job_listeners.append(lambda key, uid, deleted: _job_changed(reconciler, key, uid, deleted))
     store.status_listeners.append(writer.poke)
@@ -140,13 +138,3 @@ def _job_changed(reconciler: Reconciler, key: JobKey, uid: str | None, deleted: 
         reconciler.forget(key, uid)
     else:
         reconciler.trigger(key)
-
-
-def _pools(store: Store) -> dict[str, DevicePoolSpec]:
-    pools: dict[str, DevicePoolSpec] = {}
-    for name, spec in store.pools.items():
-        try:
-            pools[name] = DevicePoolSpec.model_validate(spec)
-        except ValidationError:
-            log.warning("DevicePool %s has an invalid spec; jobs naming it use defaults", name)
-    return pools

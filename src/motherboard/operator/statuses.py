@@ -12,10 +12,7 @@ import logging
 from collections import Counter
 from typing import Any
 
-from pydantic import ValidationError
-
 from motherboard.api.constants import GROUP, VERSION
-from motherboard.api.v1alpha1 import DevicePoolSpec, Queue
 from motherboard.kube.client import MERGE_PATCH, ApiError, Kube, path_for
 from motherboard.operator import metrics
 from motherboard.operator.aggregate import pool_status, queue_statuses
@@ -52,25 +49,13 @@ class StatusWriter:
         nodes = list(store.nodes.values())
         pods = list(store.usage.values())
         pools = list(store.pools.items())
-        raw_queues = list(store.queues.items())
+        queues = dict(store.queues)
         phases = [
             ((job.get("spec") or {}).get("queue"), (job.get("status") or {}).get("phase", "Pending"))
             for job in store.jobs.values()
         ]
         _count_jobs(phases)
-        pool_statuses: dict[str, dict[str, Any]] = {}
-        for name, raw in pools:
-            try:
-                spec = DevicePoolSpec.model_validate(raw)
-            except ValidationError:
-                continue
-            pool_statuses[name] = pool_status(spec, nodes, pods).to_wire()
-        queues: dict[str, Queue] = {}
-        for name, raw in raw_queues:
-            try:
-                queues[name] = Queue.model_validate({k: v for k, v in raw.items() if k != "status"})
-            except ValidationError:
-                continue
+        pool_statuses = {name: pool_status(spec, nodes, pods).to_wire() for name, spec in pools}
         for name, status in pool_statuses.items():
             await self._patch("devicepools", name, status)
         for name, queue_status in queue_statuses(queues, phases, pods).items():

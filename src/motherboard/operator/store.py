@@ -23,9 +23,13 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from motherboard.api.constants import GROUP, LABEL_JOB_NAME, VERSION
+from motherboard.api.manifests import explain
+from motherboard.api.v1alpha1 import DevicePoolSpec, Queue
 from motherboard.kube import Kube
 from motherboard.kube.client import path_for
 from motherboard.kube.reflector import Reflector
@@ -36,6 +40,7 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 JobKey = tuple[str, str]
+M = TypeVar("M", bound=BaseModel)
 JobListener = Callable[[JobKey, str | None, bool], None]
 """``listener(key, uid, deleted)``: something about this job (or one of its pods) changed."""
 
@@ -49,9 +54,10 @@ class Store:
         self.usage: dict[str, PodUsage] = {}
         """Bound, unfinished pods of any owner, by ``namespace/name``: what pools and queues account."""
         self.nodes: dict[str, NodeView] = {}
-        self.queues: dict[str, Obj] = {}
-        self.pools: dict[str, Obj] = {}
-        """DevicePool specs by name."""
+        self.queues: dict[str, Queue] = {}
+        """Queues by name, validated once per event (an invalid one is left out and logged)."""
+        self.pools: dict[str, DevicePoolSpec] = {}
+        """DevicePool specs by name, validated once per event (an invalid one is left out and logged)."""
         self.namespaces: dict[str, dict[str, str]] = {}
         self.ready = asyncio.Event()
         self.job_listeners: list[JobListener] = []
@@ -121,19 +127,21 @@ class Store:
 
     def on_queue(self, obj: Obj, deleted: bool) -> None:
         name = obj["metadata"]["name"]
-        if deleted:
+        raw = {"metadata": {"name": name}, "spec": obj.get("spec") or {}}  # status is ours; nothing reads it
+        queue = None if deleted else _valid(Queue, raw, f"Queue {name}")
+        if queue is None:
             self.queues.pop(name, None)
         else:
-            spec, status = obj.get("spec") or {}, obj.get("status") or {}
-            self.queues[name] = {"metadata": {"name": name}, "spec": spec, "status": status}
+            self.queues[name] = queue
         self._status_changed()
 
     def on_pool(self, obj: Obj, deleted: bool) -> None:
         name = obj["metadata"]["name"]
-        if deleted:
+        spec = None if deleted else _valid(DevicePoolSpec, obj.get("spec") or {}, f"DevicePool {name}")
+        if spec is None:
             self.pools.pop(name, None)
         else:
-            self.pools[name] = obj.get("spec") or {}
+            self.pools[name] = spec
         self._status_changed()
 
     def on_namespace(self, obj: Obj, deleted: bool) -> None:
@@ -161,6 +169,15 @@ class Store:
         for key, obj in list(self.jobs.items()):
             self._job_changed(key, obj["metadata"].get("uid"), False)
         self._status_changed()
+
+
+def _valid(model: type[M], raw: Obj, what: str) -> M | None:
+    """``raw`` as ``model``, or ``None`` (logged: jobs naming it use defaults, the webhook skips it)."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        log.warning("%s is invalid and is ignored until fixed: %s", what, explain(exc))
+        return None
 
 
 def reflectors(kube: Kube, store: Store, namespace: str | None) -> list[Reflector]:

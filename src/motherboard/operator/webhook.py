@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from motherboard.api.constants import GROUP, LABEL_SITE, LABEL_SITE_KIND, VERSION
 from motherboard.api.manifests import explain
-from motherboard.api.v1alpha1 import AIJob, DevicePoolSpec, Queue
+from motherboard.api.v1alpha1 import AIJob, Queue
 from motherboard.operator import metrics
 from motherboard.operator.handlers import registry, state
 from motherboard.operator.store import Store
@@ -38,23 +38,16 @@ async def _cluster() -> Cluster:
                 code=503,
             ) from None
         store = state["store"]
-    queues: dict[str, Queue] = {}
-    for name, raw in store.queues.items():
-        try:
-            queues[name] = Queue.model_validate(raw)
-        except ValidationError:
-            continue  # an invalid stored queue cannot serve jobs; it is reported on its own
-    pools: dict[str, DevicePoolSpec] = {}
-    for name, spec in store.pools.items():
-        try:
-            pools[name] = DevicePoolSpec.model_validate(spec)
-        except ValidationError:
-            continue
     nodes = [
         NodeDevices(view.name, view.labels.get(LABEL_SITE), view.labels.get(LABEL_SITE_KIND), view.inventory)
         for view in store.nodes.values()
     ]
-    return Cluster(queues=queues, pools=pools, nodes=nodes, namespace_labels=dict(store.namespaces))
+    return Cluster(
+        queues=dict(store.queues),
+        pools=dict(store.pools),
+        nodes=nodes,
+        namespace_labels=dict(store.namespaces),
+    )
 
 
 async def _store_ready() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from motherboard.api.constants import LABEL_JOB_NAME
+from motherboard.api.v1alpha1 import DevicePoolSpec
 from motherboard.operator.store import JobKey, Store
 
 
@@ -133,10 +134,19 @@ def test_queues_pools_and_namespaces_are_kept_for_the_webhook(store: Store) -> N
     store.on_queue({"metadata": {"name": "q"}, "spec": {"namespaces": ["ns"]}, "status": {"x": 1}}, False)
     store.on_pool({"metadata": {"name": "p"}, "spec": {"vendor": "nvidia"}}, False)
     store.on_namespace({"metadata": {"name": "ns", "labels": {"team": "a"}}}, False)
-    assert store.queues["q"]["spec"] == {"namespaces": ["ns"]}
-    assert store.pools == {"p": {"vendor": "nvidia"}}
+    assert store.queues["q"].spec.namespaces == ["ns"]
+    assert store.pools == {"p": DevicePoolSpec.model_validate({"vendor": "nvidia"})}
     assert store.namespaces == {"ns": {"team": "a"}}
     store.on_queue({"metadata": {"name": "q"}}, True)
     store.on_pool({"metadata": {"name": "p"}}, True)
     store.on_namespace({"metadata": {"name": "ns"}}, True)
     assert store.queues == {} and store.pools == {} and store.namespaces == {}
+
+
+def test_an_invalid_pool_or_queue_is_left_out_and_replaces_a_valid_one(store: Store) -> None:
+    store.on_pool({"metadata": {"name": "p"}, "spec": {"vendor": "nvidia"}}, False)
+    store.on_pool(
+        {"metadata": {"name": "p"}, "spec": {"vendor": "nvidia", "sharing": {"mode": "Fraction"}}}, False
+    )
+    store.on_queue({"metadata": {"name": "q"}, "spec": {"weight": "heavy"}}, False)
+    assert store.pools == {} and store.queues == {}
