@@ -34,26 +34,7 @@ def make_ca(pair: KeyPair, common_name: str, validity: dt.timedelta = CA_VALIDIT
     """A self-signed CA (may sign certificates, nothing else)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = _name(common_name)
-    cert = (
-        _builder(name, name, key.public_key(), validity)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    _write(pair, cert, key)
+    _write(pair, _builder(name, name, key.public_key(), validity, ca=True).sign(key, hashes.SHA256()), key)
     return pair
 
 
@@ -83,24 +64,8 @@ def make_leaf(
     usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if hosts else []) + (
         [ExtendedKeyUsageOID.CLIENT_AUTH] if client else []
     )
-    builder = (
-        _builder(subject, ca_cert.subject, key.public_key(), validity)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=True,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+    builder = _builder(subject, ca_cert.subject, key.public_key(), validity, ca=False).add_extension(
+        x509.ExtendedKeyUsage(usages), critical=False
     )
     if hosts:
         builder = builder.add_extension(_san(hosts), critical=False)
@@ -124,9 +89,27 @@ def _name(common_name: str) -> x509.Name:
 
 
 def _builder(
-    subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey, validity: dt.timedelta
+    subject: x509.Name,
+    issuer: x509.Name,
+    public_key: ec.EllipticCurvePublicKey,
+    validity: dt.timedelta,
+    *,
+    ca: bool,
 ) -> x509.CertificateBuilder:
+    """Subject, issuer, validity and the constraints: a CA signs certificates only, a leaf signs and
+    enciphers keys (TLS)."""
     now = dt.datetime.now(dt.UTC)
+    usage = x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=not ca,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=ca,
+        crl_sign=ca,
+        encipher_only=False,
+        decipher_only=False,
+    )
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -135,6 +118,8 @@ def _builder(
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - CLOCK_SKEW)
         .not_valid_after(now + validity)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(usage, critical=True)
     )
 
 
