@@ -7,7 +7,7 @@ the framework finds them by ``isinstance`` against these runtime-checkable Proto
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -90,6 +90,30 @@ class NodeLocalFilter(Protocol):
     def feasible_rows(
         self, state: CycleState, pod: PodRequest, snap: Snapshot, rows: Nodes
     ) -> Mask | None: ...
+
+
+class NodeListMemo:
+    """Rejections of a node-fact filter (labels, taints) per pod key, kept while the node list is the same.
+
+    The snapshot's ``names`` tuple is rebuilt whenever a node is added, removed or changed, so its identity
+    says whether a kept answer is still true. At most ``limit`` keys are kept (then all are dropped).
+    """
+
+    def __init__(self, limit: int = 256) -> None:
+        self._limit = limit
+        self._kept: dict[Hashable, tuple[tuple[str, ...], list[Rejection]]] = {}
+
+    def get(
+        self, key: Hashable, names: tuple[str, ...], compute: Callable[[], list[Rejection]]
+    ) -> list[Rejection]:
+        hit = self._kept.get(key)
+        if hit is not None and hit[0] is names:
+            return hit[1]
+        if len(self._kept) > self._limit:
+            self._kept.clear()
+        rejections = compute()
+        self._kept[key] = (names, rejections)
+        return rejections
 
 
 def rows_passing(rejections: list[Rejection], rows: Nodes) -> Mask | None:

@@ -18,6 +18,7 @@ from motherboard.scheduler.placement.framework import (
     CycleState,
     FilterPlugin,
     Mask,
+    NodeListMemo,
     NodeLocalFilter,
     Nodes,
     PluginContext,
@@ -25,7 +26,6 @@ from motherboard.scheduler.placement.framework import (
     rows_passing,
 )
 
-_CACHE_LIMIT = 256
 REASON = "node(s) didn't match Pod's node affinity/selector"
 """kube-scheduler's wording, so operators recognise it."""
 
@@ -37,13 +37,11 @@ class NodeAffinity:
 
     def __init__(self, nodes: Mapping[str, NodeSpec] | None = None) -> None:
         self._nodes = nodes
-        self._cache: dict[tuple[NodeSelectorTerm, ...], tuple[tuple[str, ...], list[Rejection]]] = {}
+        self._memo = NodeListMemo()
 
     def filter_key(self, state: CycleState, pod: PodRequest) -> Hashable | None:
-        return (
-            "selector",
-            pod.node_selector,
-        )  # node facts change only with the node list, which resets every kept verdict
+        # Node facts change only with the node list, which resets every kept verdict.
+        return ("selector", pod.node_selector)
 
     def feasible_rows(self, state: CycleState, pod: PodRequest, snap: Snapshot, rows: Nodes) -> Mask | None:
         return rows_passing(self.filter(state, pod, snap), rows)
@@ -51,18 +49,16 @@ class NodeAffinity:
     def filter(self, state: CycleState, pod: PodRequest, snap: Snapshot) -> list[Rejection]:
         if self._nodes is None or not pod.node_selector:
             return []
-        names = snap.state.names
-        hit = self._cache.get(pod.node_selector)
-        if hit is not None and hit[0] is names:
-            return hit[1]
-        if len(self._cache) > _CACHE_LIMIT:
-            self._cache.clear()
+        return self._memo.get(
+            pod.node_selector, snap.state.names, lambda: self._reject(snap.state.names, pod)
+        )
+
+    def _reject(self, names: tuple[str, ...], pod: PodRequest) -> list[Rejection]:
+        assert self._nodes is not None
         mask = np.array(
             [not matches(self._nodes.get(name), pod.node_selector) for name in names], dtype=np.bool_
         )
-        rejections = [Rejection(REASON, mask, unresolvable=True)] if mask.any() else []
-        self._cache[pod.node_selector] = (names, rejections)
-        return rejections
+        return [Rejection(REASON, mask, unresolvable=True)] if mask.any() else []
 
 
 def matches(node: NodeSpec | None, terms: tuple[NodeSelectorTerm, ...]) -> bool:

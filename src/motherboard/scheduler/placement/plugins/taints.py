@@ -19,14 +19,13 @@ from motherboard.scheduler.placement.framework import (
     CycleState,
     FilterPlugin,
     Mask,
+    NodeListMemo,
     NodeLocalFilter,
     Nodes,
     PluginContext,
     Rejection,
     rows_passing,
 )
-
-_CACHE_LIMIT = 256
 
 
 class TaintToleration:
@@ -36,13 +35,11 @@ class TaintToleration:
 
     def __init__(self, nodes: Mapping[str, NodeSpec] | None = None) -> None:
         self._nodes = nodes
-        self._cache: dict[tuple[Toleration, ...], tuple[tuple[str, ...], list[Rejection]]] = {}
+        self._memo = NodeListMemo()
 
     def filter_key(self, state: CycleState, pod: PodRequest) -> Hashable | None:
-        return (
-            "tolerations",
-            pod.tolerations,
-        )  # node facts change only with the node list, which resets every kept verdict
+        # Node facts change only with the node list, which resets every kept verdict.
+        return ("tolerations", pod.tolerations)
 
     def feasible_rows(self, state: CycleState, pod: PodRequest, snap: Snapshot, rows: Nodes) -> Mask | None:
         return rows_passing(self.filter(state, pod, snap), rows)
@@ -51,14 +48,7 @@ class TaintToleration:
         if self._nodes is None:
             return []
         names = snap.state.names
-        hit = self._cache.get(pod.tolerations)
-        if hit is not None and hit[0] is names:  # the same node list object: node changes rebuild it
-            return hit[1]
-        if len(self._cache) > _CACHE_LIMIT:
-            self._cache.clear()
-        rejections = self._compute(names, pod.tolerations)
-        self._cache[pod.tolerations] = (names, rejections)
-        return rejections
+        return self._memo.get(pod.tolerations, names, lambda: self._compute(names, pod.tolerations))
 
     def _compute(self, names: tuple[str, ...], tolerations: tuple[Toleration, ...]) -> list[Rejection]:
         assert self._nodes is not None
