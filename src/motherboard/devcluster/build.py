@@ -193,8 +193,15 @@ def _go() -> str:
 
 
 def build_command(tool: GoTool, out_dir: Path) -> list[str]:
-    """The `go build` invocation for a tool; every main package in one command so they share compilation."""
-    cmd = [_go(), "build", "-trimpath", "-o", f"{out_dir}{os.sep}"]
+    """The `go build` invocation for a tool; every main package in one command so they share compilation.
+
+    With one package the output is named explicitly: `go build -o DIR/` names a binary after its package
+    path's last element without a major-version suffix, so etcd's `go.etcd.io/etcd/server/v3` would come out
+    as `server`. Several packages need a directory, and each binary's name is its `cmd/<name>` element.
+    """
+    names = list(tool.binaries)
+    target = out_dir / names[0] if len(names) == 1 else Path(f"{out_dir}{os.sep}")
+    cmd = [_go(), "build", "-trimpath", "-o", f"{target}{os.sep if len(names) > 1 else ''}"]
     if tool.tags:
         cmd += ["-tags", ",".join(tool.tags)]
     # -s -w drop the symbol table and DWARF: the binaries are ~30% smaller and nobody debugs them here.
@@ -244,6 +251,10 @@ def build_tool(tool: GoTool, progress: Progress = _silent, root: Path | None = N
             if code != 0:
                 how = f"was killed by signal {-code}" if code < 0 else f"failed (exit {code})"
                 raise BuildError(f"building {tool.name} {tool.version} {how}:\n" + "\n".join(tail))
+            missing = [name for name in tool.binaries if not (out / name).is_file()]
+            if missing:
+                made = ", ".join(sorted(p.name for p in out.iterdir())) or "nothing"
+                raise BuildError(f"building {tool.name} {tool.version} made {made}, not {', '.join(missing)}")
             if bin_dir.parent.exists():  # leftovers of a build that was killed before this code existed
                 shutil.rmtree(bin_dir.parent)
             staging.rename(bin_dir.parent)

@@ -84,12 +84,18 @@ def _fake_go(bin_dir: Path, body: str) -> None:
     go.chmod(go.stat().st_mode | stat.S_IEXEC)
 
 
-# A `go build -o DIR/ pkg...` stand-in: creates an executable per package's last path element.
+# A `go build` stand-in that names outputs as Go does: `-o FILE` is the binary; `-o DIR/` gets one binary per
+# package, named by the package path's last element less a major-version suffix (`.../server/v3` → server).
 FAKE_GO_OK = """
 out=""; prev=""
 for a in "$@"; do [ "$prev" = "-o" ] && out="$a"; prev="$a"; done
 echo "compiling..."
-for a in "$@"; do case "$a" in */*) touch "$out/$(basename "$a")";; esac; done
+case "$out" in
+  */) for a in "$@"; do case "$a" in *.*/*)
+        name=$(basename "$a"); case "$name" in v[0-9]*) name=$(basename "$(dirname "$a")");; esac
+        touch "$out$name";; esac; done;;
+  *) touch "$out";;
+esac
 """
 
 
@@ -109,6 +115,35 @@ def test_build_is_done_once_into_a_version_keyed_cache(
     build_tool(tool, lines.append, root=tmp_path / "cache")  # warm: no second go run
     assert (tmp_path / "runs").read_text().count("run") == 1
     assert [p.name for p in (tmp_path / "cache").iterdir() if not p.name.endswith(".lock")] == ["kwok-v9.9.9"]
+
+
+def test_a_single_binary_gets_its_own_name_not_the_package_path_element(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # etcd's main package is the module root `go.etcd.io/etcd/server/v3`: `-o DIR/` would call it `server`.
+    _fake_go(tmp_path / "gobin", FAKE_GO_OK)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'gobin'}:/usr/bin:/bin")
+    (etcd,) = [t for t in TOOLS if t.name == "etcd"]
+    assert f"{Path('/out') / 'etcd'}" in build.build_command(etcd, Path("/out"))
+    tool = GoTool(name="etcd", module=etcd.module, version="v9.9.9", binaries=dict(etcd.binaries))
+    assert (build_tool(tool, root=tmp_path / "cache") / "etcd").is_file()
+
+
+def test_a_build_that_names_a_binary_otherwise_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_go(tmp_path / "gobin", FAKE_GO_OK)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'gobin'}:/usr/bin:/bin")
+    # Two packages share a directory output; the second's path does not end in the name asked for.
+    tool = GoTool(
+        name="kwok",
+        module="x.io/k",
+        version="v9.9.9",
+        binaries={"a": "x.io/cmd/a", "etcd": "go.etcd.io/etcd/server/v3"},
+    )
+    with pytest.raises(BuildError, match="not etcd"):
+        build_tool(tool, root=tmp_path / "cache")
+    assert not is_built(tool, tmp_path / "cache")
 
 
 def test_failed_build_raises_with_the_compiler_output_and_leaves_no_cache(
