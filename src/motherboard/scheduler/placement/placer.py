@@ -99,6 +99,8 @@ class Placer:
     def __init__(self, profile: Profile, registry: Registry, ctx: PluginContext | None = None) -> None:
         ctx = ctx or PluginContext()
         self.profile = profile
+        self.context = ctx
+        """What the plugins were built from (the seed and the workload they weigh)."""
         made: dict[str, object] = {}
 
         def plugin(name: str) -> object:

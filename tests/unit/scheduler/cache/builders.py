@@ -92,6 +92,10 @@ class PodBuilder:
         self.pod = replace(self.pod, cpu_milli=milli)
         return self
 
+    def memory(self, mib: int) -> PodBuilder:
+        self.pod = replace(self.pod, memory_mib=mib)
+        return self
+
     def gpus(self, count: int, models: tuple[str, ...] = ()) -> PodBuilder:
         self.pod = replace(self.pod, devices=DeviceRequest(DeviceKind.WHOLE, count, models=models))
         return self

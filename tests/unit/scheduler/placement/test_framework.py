@@ -70,7 +70,7 @@ def test_bestfit_packs_and_spread_spreads() -> None:
 
 def test_shipped_default_profile_loads_and_builds() -> None:
     profile = shipped_profile("default")
-    assert profile.device_select == "waste-gradient"
+    assert profile.device_select == "share-pairing"
     Placer(profile, default_registry())
 
 

@@ -14,7 +14,9 @@ from motherboard.scheduler.placement.plugins import (
     nodeaffinity,
     nodesize,
     resources,
+    sharepairing,
     site,
+    stranding,
     taints,
     topology,
     wastegradient,
@@ -43,6 +45,8 @@ def default_registry(nodes: Mapping[str, NodeSpec] | None = None) -> Registry:
             "node-size": nodesize.make,
             "gpu-fit": gpufit.make,
             "waste-gradient": wastegradient.make,
+            "share-pairing": sharepairing.make,
+            "stranding": stranding.make,
             "taints": partial(taints.make, nodes=nodes),
             "node-affinity": partial(nodeaffinity.make, nodes=nodes),
         }

@@ -7,8 +7,8 @@ decrease. ``quantise: true`` reproduces the published score ``int(100 · sigmoid
 (measured: it spreads pods and loses about 2.5 points on the default trace).
 
 Arguments (profile ``pluginArgs.fgd``): ``scale`` (the sigmoid's divisor, 1000 as published) and
-``share_scale`` (the divisor for GPU shares only; Motherboard's default profile uses 4000, coarser steps
-that its waste-gradient tie-break then settles), ``coverage`` (popularity threshold of the kept task
+``share_scale`` (the divisor for GPU shares only: coarser steps leave more ties for a tie-break scorer to
+settle), ``coverage`` (popularity threshold of the kept task
 classes, 0.95), ``memory`` (memory-aware classes), ``weighting: demand`` (classes weighted by GPU demand,
 not count), ``gpu: tight`` (among a node's equally scored GPUs the fullest, not the lowest index) and
 ``shares: false`` (leave GPU shares to another scorer).

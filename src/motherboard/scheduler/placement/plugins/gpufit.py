@@ -6,8 +6,8 @@
 * A pod without devices scores by the idle GPU compute of the node (none idle: 100), so CPU-only work goes
   where it strands no accelerators.
 
-On its own a packing heuristic; in the default profile it breaks ties inside the fragmentation gradient's
-quantised buckets.
+On its own a packing heuristic; as a tie-break under a coarse primary score (quantised FGD) it settles the
+score's buckets (measured in docs/benchmarks-packing.md; not in the default profile).
 """
 
 from __future__ import annotations

@@ -17,14 +17,14 @@ device selector takes that GPU. Whole-GPU pods and pods without GPUs score 0 (th
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from motherboard.scheduler.cache.snapshot import Snapshot
-from motherboard.scheduler.cache.types import WHOLE_MILLI, DeviceKind, DevicePick, PodRequest
+from motherboard.scheduler.cache.types import WHOLE_MILLI, DeviceKind, PodRequest
 from motherboard.scheduler.placement.framework import (
     CycleState,
     DeviceSelectPlugin,
@@ -32,9 +32,8 @@ from motherboard.scheduler.placement.framework import (
     PluginContext,
     ScorePlugin,
     Scores,
-    shape_key,
-    usable_rows,
 )
+from motherboard.scheduler.placement.sharegap import ShareGapScorer
 
 F64 = NDArray[np.float64]
 
@@ -59,84 +58,29 @@ def expected_waste(workload: Sequence[PodRequest], stop: float) -> F64:
     return value
 
 
-class WasteGradient:
+class WasteGradient(ShareGapScorer):
     """Scores GPU shares by the change in expected eventual waste; picks the GPU that minimises it."""
 
     name = "waste-gradient"
 
     def __init__(self, value: F64, quantum: float = 0.0) -> None:
+        super().__init__()
         self._value = value
         self._values: list[float] = value.tolist()
         self._quantum = quantum
-        # Per request shape: each node's best change and the version stamp it was computed at.
-        self._names: tuple[str, ...] | None = None
-        self._best: dict[tuple[object, ...], tuple[F64, NDArray[np.int64]]] = {}
 
-    def _best_change(self, state: CycleState, pod: PodRequest, snap: Snapshot, nodes: Nodes) -> F64:
-        """Each of ``nodes``' best change, recomputing only nodes changed since this shape last looked."""
-        req = pod.devices
-        assert req is not None
-        s = snap.state
-        if self._names is not s.names or len(self._best) > 512:
-            self._names, self._best = s.names, {}
-        key = (req.milli, req.memory_mib, req.models, req.vendor, req.resource)
-        entry = self._best.get(key)
-        if entry is None:
-            entry = (np.zeros(s.size), np.full(s.size, -1, dtype=np.int64))
-            self._best[key] = entry
-        best, stamp = entry
-        stale = nodes[stamp[nodes] != s.version[nodes]]
-        if len(stale):
-            delta = self._delta(state, pod, snap, stale)
-            assert delta is not None
-            change = delta.min(axis=1)
-            best[stale] = np.where(np.isfinite(change), change, 0.0)
-            stamp[stale] = s.version[stale]
-        return best[nodes]
-
-    def _delta(self, state: CycleState, pod: PodRequest, snap: Snapshot, nodes: Nodes) -> F64 | None:
-        req = pod.devices
-        if req is None or req.kind is not DeviceKind.FRACTION:
-            return None
-        free = snap.state.dev_milli_free[nodes]  # always within 0..1000
-        delta = self._value[np.maximum(free - req.milli, 0)] - self._value[free]
-        out: F64 = np.where(usable_rows(state, pod, snap, nodes), delta, np.inf)
+    def change(self, free: NDArray[np.int64], milli: int) -> F64:
+        out: F64 = self._value[np.maximum(free - milli, 0)] - self._value[free]  # free is within 0..1000
         return out
 
-    def score_key(self, state: CycleState, pod: PodRequest) -> Hashable | None:
-        return shape_key(pod)  # node-local: the resource shape and the node's row decide
+    def change_one(self, free: int, milli: int) -> float:
+        return self._values[max(free - milli, 0)] - self._values[free]
 
     def score(self, state: CycleState, pod: PodRequest, snap: Snapshot, nodes: Nodes) -> Scores:
-        req = pod.devices
-        if req is None or req.kind is not DeviceKind.FRACTION:
-            return np.zeros(len(nodes))
-        best = self._best_change(state, pod, snap, nodes)
+        out = super().score(state, pod, snap, nodes)
         if self._quantum > 0:
-            best = np.round(best / self._quantum) * self._quantum
-        out: Scores = -best
+            out = -np.round(-out / self._quantum) * self._quantum
         return out
-
-    def select_devices(
-        self, state: CycleState, pod: PodRequest, snap: Snapshot, node: int
-    ) -> tuple[DevicePick, ...] | None:
-        req = pod.devices
-        if req is None or req.kind is not DeviceKind.FRACTION:
-            return None
-        # One node: plain Python over its few GPUs (the same float64 arithmetic as :meth:`_delta`).
-        usable = usable_rows(state, pod, snap, np.array([node]))[0].tolist()
-        free = snap.state.dev_milli_free[node].tolist()
-        value = self._values
-        deltas = [
-            (value[max(f - req.milli, 0)] - value[f], j)
-            for j, (f, ok) in enumerate(zip(free, usable, strict=True))
-            if ok
-        ]
-        if not deltas:
-            return None
-        # Among the GPUs with the best change, the fullest (best fit), then the lowest index.
-        low = min(d for d, _ in deltas) + 1e-9
-        gpu = min((free[j], j) for d, j in deltas if d <= low)[1]
-        return (DevicePick(gpu, req.milli, req.memory_mib),)
 
 
 def make(args: Mapping[str, Any], ctx: PluginContext) -> WasteGradient:
