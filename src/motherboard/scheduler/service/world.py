@@ -29,12 +29,13 @@ from motherboard.scheduler.admission import Resources, Workload
 from motherboard.scheduler.binding import StaleAssignment, fallback_placement, placement_from_assignment
 from motherboard.scheduler.cache import AccountingError, NodeSpec, PodRequest
 from motherboard.scheduler.cycle import Cycle, Evict
-from motherboard.scheduler.placement import Placer, Profile
+from motherboard.scheduler.placement import Placer, PluginContext, Profile
 from motherboard.scheduler.placement.plugins import default_registry
 from motherboard.scheduler.queueing import Backoff, QueueManager
 from motherboard.scheduler.service.holding import Holdings, total
 from motherboard.scheduler.service.nodecache import NodeWatch, WatchCache
 from motherboard.scheduler.service.objects import PodInfo, pod_info
+from motherboard.scheduler.service.recent import RecentWorkload
 from motherboard.scheduler.service.tenancy import Tenancy
 
 log = logging.getLogger(__name__)
@@ -65,9 +66,12 @@ class World:
         self.changed = False
         """Set when something may let a waiting workload run; the loop wakes on it."""
         self._seen_pods: dict[str, Seen] = {}
+        self.profile = profile
+        self.recent = RecentWorkload()
+        """Shapes of the pods seen lately: the workload the placement plugins weigh (rebuilt as it moves)."""
         placer = Placer(profile, default_registry(self.nodes))
         self.cycle = Cycle(
-            self.queues, self.tenancy.tree(), self.cache, placer, self, refresh=self.apply_node_changes
+            self.queues, self.tenancy.tree(), self.cache, placer, self, refresh=self.before_cycle
         )
         self.holds = Holdings(self.tenancy, self.cycle)
 
@@ -94,6 +98,17 @@ class World:
     def on_node(self, obj: Obj, deleted: bool = False) -> None:
         if self.node_watch.on_node(obj, deleted):
             self.changed = True
+
+    def before_cycle(self) -> None:
+        """The cycle's first step: node changes into the cache, and the placer rebuilt when the recent
+        workload has moved on."""
+        self.apply_node_changes()
+        if self.recent.due():
+            workload = self.recent.take()
+            self.cycle.placer = Placer(
+                self.profile, default_registry(self.nodes), PluginContext(workload=workload)
+            )
+            log.info("placement plugins rebuilt from the last %d pods' shapes", len(workload))
 
     def apply_node_changes(self) -> None:
         """Apply the collected node changes to the cache at once (one rebuild, not one per node)."""
@@ -149,6 +164,8 @@ class World:
                            assignment=assignment)  # fmt: skip
         else:
             info = pod_info(obj)
+            if old is None and info.ours:
+                self.recent.add(info.request)
         if info.done:
             self.drop_pod(info.key)
             return

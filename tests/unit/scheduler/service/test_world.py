@@ -318,3 +318,16 @@ def test_a_timed_out_binding_placed_again_before_the_watch_caught_up_is_charged_
         first.placements[0].picks,
     )
     assert w.queues.pending() == 0
+
+
+def test_the_placer_is_rebuilt_from_the_shapes_of_the_pods_seen() -> None:
+    w = world()
+    assert w.cycle.placer.context.workload == ()  # nothing seen yet: the plugins weigh no workload
+    w.on_pod(pod("a", 2, group=None, node="n1", devices=["n1-gpu3", "n1-gpu5"]))
+    w.on_pod(pod("b", 1, group=None))
+    w.on_pod({**pod("c", 1, group=None), "spec": {"schedulerName": "default-scheduler", "containers": []}})
+    w.before_cycle()
+    assert sorted(p.name for p in w.cycle.placer.context.workload) == [
+        "ns/a",
+        "ns/b",
+    ]  # not another scheduler's
