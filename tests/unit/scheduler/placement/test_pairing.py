@@ -122,3 +122,13 @@ def test_share_counts_keeps_the_most_common_sizes() -> None:
     workload.append(make_pod("w").gpus(2).build())
     assert share_counts(workload) == Counter({500: 8, 250: 2})
     assert share_counts(workload, coverage=0.8) == Counter({500: 8})
+    assert share_counts(workload, max_sizes=1) == Counter({500: 8})
+
+
+def test_a_size_left_out_of_the_lp_is_worth_what_fits_in_it() -> None:
+    prices = SharePrices.from_counts({470: 10, 320: 10, 650: 10})
+    assert 480 not in prices.price
+    assert prices.price_of(480) == pytest.approx(prices.value[480]) == pytest.approx(0.5)  # a 0.47 fits in it
+    assert prices.loss_one(1000, 480) == pytest.approx(
+        0.0
+    )  # like a 0.47: fresh GPU, a second one completes it

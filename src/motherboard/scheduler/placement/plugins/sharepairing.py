@@ -8,8 +8,10 @@ share beside a 0.65, a 0.47 beside a 0.47, a 0.16 in the sliver next to a 0.81),
 its GPUs, negated, in GPUs (a profile weight of 1000 puts it in milli-GPU, the unit of ``stranding``); the
 device selector takes that GPU, the fullest among equals.
 
-Argument (profile ``pluginArgs.share-pairing``): ``coverage`` (the share of the workload's share pods whose
-sizes enter the LP, most common first; 1.0 by default, since rare small sizes are what fills slivers).
+Arguments (profile ``pluginArgs.share-pairing``): ``coverage`` (the share of the workload's share pods whose
+sizes enter the LP, most common first; 1.0 by default, since rare small sizes are what fills slivers) and
+``max_sizes`` (at most this many sizes, most common first, 64 by default: the LP's cost grows quickly with
+the sizes, about 1 s for 100 and 6 s for 200; a size left out is worth what fits in it).
 With no shares in the workload every loss is 0 and the scorer leaves placement to the others.
 """
 
@@ -28,22 +30,26 @@ from motherboard.scheduler.placement.pairing import SharePrices
 from motherboard.scheduler.placement.sharegap import ShareGapScorer
 
 F64 = NDArray[np.float64]
+MAX_SIZES = 64
+"""Share sizes that enter the LP by default (the most common ones)."""
 
 
-def share_counts(workload: Sequence[PodRequest], coverage: float = 1.0) -> Counter[int]:
-    """How many single-GPU shares of each size the workload holds (most common sizes covering
-    ``coverage`` of them)."""
+def share_counts(
+    workload: Sequence[PodRequest], coverage: float = 1.0, max_sizes: int = MAX_SIZES
+) -> Counter[int]:
+    """How many single-GPU shares of each size the workload holds (the most common sizes covering
+    ``coverage`` of them, at most ``max_sizes`` sizes)."""
     counts: Counter[int] = Counter(
         p.devices.milli
         for p in workload
         if p.devices is not None and p.devices.kind is DeviceKind.FRACTION and p.devices.count == 1
     )
-    if coverage >= 1.0:
+    if coverage >= 1.0 and len(counts) <= max_sizes:
         return counts
     kept: Counter[int] = Counter()
     total, covered = sum(counts.values()), 0
     for size, count in sorted(counts.items(), key=lambda kv: (-kv[1], -kv[0])):
-        if covered >= coverage * total:
+        if covered >= coverage * total or len(kept) >= max_sizes:
             break
         kept[size] = count
         covered += count
@@ -67,7 +73,9 @@ class SharePairing(ShareGapScorer):
 
 
 def make(args: Mapping[str, Any], ctx: PluginContext) -> SharePairing:
-    counts = share_counts(ctx.workload, float(args.get("coverage", 1.0)))
+    counts = share_counts(
+        ctx.workload, float(args.get("coverage", 1.0)), int(args.get("max_sizes", MAX_SIZES))
+    )
     return SharePairing(SharePrices.from_counts(counts) if counts else SharePrices.none())
 
 
