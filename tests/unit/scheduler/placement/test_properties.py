@@ -6,6 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from motherboard.scheduler.cache import ClusterCache, PodRequest
+from motherboard.scheduler.placement import Placer, PluginContext, shipped_profile
+from motherboard.scheduler.placement.plugins import default_registry
 from tests.unit.scheduler.cache.builders import make_node, make_pod, placer_for
 
 pod_shapes = st.one_of(
@@ -29,13 +31,18 @@ def _pod(name: str, shape: tuple[str, int]) -> PodRequest:
 
 @settings(max_examples=25, deadline=None)
 @given(
-    shapes=st.lists(pod_shapes, min_size=1, max_size=25), policy=st.sampled_from(["bestfit", "fgd", "spread"])
+    shapes=st.lists(pod_shapes, min_size=1, max_size=25),
+    policy=st.sampled_from(["bestfit", "fgd", "spread", "default"]),
 )
 def test_random_workloads_never_exceed_capacity(shapes: list[tuple[str, int]], policy: str) -> None:
     cache = ClusterCache([make_node(f"n{i}", cpu=32_000).gpus(4).build() for i in range(3)])
-    placer = placer_for(policy)
-    for i, shape in enumerate(shapes):
-        out = placer.place(_pod(f"p{i}", shape), cache.snapshot())
+    pods = [_pod(f"p{i}", shape) for i, shape in enumerate(shapes)]
+    if policy == "default":  # the shipped profile, weighing this very workload (LP prices, CPU ratios)
+        placer = Placer(shipped_profile("default"), default_registry(), PluginContext(workload=tuple(pods)))
+    else:
+        placer = placer_for(policy)
+    for pod in pods:
+        out = placer.place(pod, cache.snapshot())
         if out.placement is not None:
             cache.assume(out.placement)
     s = cache.snapshot().state
