@@ -4,8 +4,9 @@
 against GPUs by the workload's ratios, ``fgd`` weights its task classes by popularity: all of them read
 the workload when the placer is built. The simulator hands them the trace; the live scheduler hands them
 the shapes of the last pods it has seen (pending or bound, its own schedulerName only), and rebuilds the
-placer when enough new pods arrived since, but not more often than every ``min_interval_s``: a rebuild
-solves a small LP (a few hundred milliseconds for twenty share sizes) and drops the placer's kept scores.
+placer (on a worker thread, see ``World.before_cycle``) when enough new pods arrived since, but not more
+often than every ``min_interval_s``: a rebuild solves a small LP (a few hundred milliseconds for twenty
+share sizes) and drops the placer's kept scores.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -69,6 +70,9 @@ class World:
         self.profile = profile
         self.recent = RecentWorkload()
         """Shapes of the pods seen lately: the workload the placement plugins weigh (rebuilt as it moves)."""
+        self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="placer-build")
+        self.placer_update: Future[Placer] | None = None
+        """A placer being rebuilt from the recent workload; swapped in by the first cycle after it is done."""
         placer = Placer(profile, default_registry(self.nodes))
         self.cycle = Cycle(
             self.queues, self.tenancy.tree(), self.cache, placer, self, refresh=self.before_cycle
@@ -100,15 +104,26 @@ class World:
             self.changed = True
 
     def before_cycle(self) -> None:
-        """The cycle's first step: node changes into the cache, and the placer rebuilt when the recent
-        workload has moved on."""
+        """The cycle's first step: node changes into the cache, and the placer swapped for one rebuilt from
+        the recent workload when that is ready.
+
+        The rebuild (an LP solve of up to a second) runs on a worker thread, so the event loop keeps serving
+        watches and bindings meanwhile; the cycle uses the old placer until the new one is built.
+        """
         self.apply_node_changes()
-        if self.recent.due():
-            workload = self.recent.take()
-            self.cycle.placer = Placer(
-                self.profile, default_registry(self.nodes), PluginContext(workload=workload)
-            )
-            log.info("placement plugins rebuilt from the last %d pods' shapes", len(workload))
+        update = self.placer_update
+        if update is not None and update.done():
+            self.placer_update = None
+            try:
+                self.cycle.placer = update.result()
+                log.info("placement plugins rebuilt from the last %d pods' shapes",
+                         len(self.cycle.placer.context.workload))  # fmt: skip
+            except Exception:  # a bad profile argument: keep placing with the placer we have
+                log.exception("rebuilding the placement plugins failed; keeping the previous ones")
+        if self.placer_update is None and self.recent.due():
+            context = PluginContext(workload=self.recent.take())
+            registry = default_registry(self.nodes)  # reads the node table when filtering, not now
+            self.placer_update = self._builder.submit(Placer, self.profile, registry, context)
 
     def apply_node_changes(self) -> None:
         """Apply the collected node changes to the cache at once (one rebuild, not one per node)."""

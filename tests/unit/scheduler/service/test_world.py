@@ -326,8 +326,25 @@ def test_the_placer_is_rebuilt_from_the_shapes_of_the_pods_seen() -> None:
     w.on_pod(pod("a", 2, group=None, node="n1", devices=["n1-gpu3", "n1-gpu5"]))
     w.on_pod(pod("b", 1, group=None))
     w.on_pod({**pod("c", 1, group=None), "spec": {"schedulerName": "default-scheduler", "containers": []}})
+    w.before_cycle()  # starts the rebuild on the worker thread; this cycle keeps the old placer
+    assert w.placer_update is not None
+    built = w.placer_update.result(timeout=30)
+    w.before_cycle()  # the next cycle swaps it in
+    assert w.cycle.placer is built and w.placer_update is None
+    assert sorted(p.name for p in built.context.workload) == ["ns/a", "ns/b"]  # not another scheduler's
+
+
+def test_a_failed_rebuild_keeps_the_placer_in_use(monkeypatch: Any) -> None:
+    w = world()
+    before = w.cycle.placer
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("cutting-stock LP failed")
+
+    monkeypatch.setattr("motherboard.scheduler.service.world.Placer", broken)
+    w.on_pod(pod("b", 1, group=None))
     w.before_cycle()
-    assert sorted(p.name for p in w.cycle.placer.context.workload) == [
-        "ns/a",
-        "ns/b",
-    ]  # not another scheduler's
+    assert w.placer_update is not None
+    w.placer_update.exception(timeout=30)
+    w.before_cycle()  # logs the failure; scheduling goes on with the placer it had
+    assert w.cycle.placer is before and w.placer_update is None
