@@ -133,7 +133,7 @@ def _cutting_stock_duals(sizes: I64, demand: F64) -> F64:
     """Dual prices of ``min Σ x_p  s.t.  Σ_p a_sp x_p ≥ demand_s, x ≥ 0`` over all patterns ``a_p``."""
     from scipy.optimize import linprog  # imported here: only profiles that price shares need scipy
 
-    columns = [np.eye(len(sizes), dtype=np.int64)[i] * (WHOLE_MILLI // int(s)) for i, s in enumerate(sizes)]
+    columns = list(np.diag(WHOLE_MILLI // sizes))  # one pattern per size: as many as fit in a GPU
     duals = np.zeros(len(sizes))
     for _ in range(MAX_ROUNDS):
         matrix = np.array(columns, dtype=np.float64).T

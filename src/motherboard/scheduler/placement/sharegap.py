@@ -13,6 +13,7 @@ and recomputed only for the nodes whose version stamp moved since.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Hashable
 
 import numpy as np
@@ -28,22 +29,20 @@ KEPT_SHAPES = 512
 """Share shapes whose per-node best change is kept (then all are dropped)."""
 
 
-class ShareGapScorer:
+class ShareGapScorer(ABC):
     """Base class: subclasses say how a share changes one GPU (:meth:`change`, :meth:`change_one`)."""
-
-    name = "share-gap"
 
     def __init__(self) -> None:
         self._names: tuple[str, ...] | None = None
         self._best: dict[tuple[object, ...], tuple[F64, I64]] = {}
 
+    @abstractmethod
     def change(self, free: I64, milli: int) -> F64:
         """The change for each GPU in ``free`` (``(k, slots)`` free milli) receiving ``milli``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def change_one(self, free: int, milli: int) -> float:
         """:meth:`change` of one GPU in plain Python, with the same float arithmetic."""
-        raise NotImplementedError
 
     def score_key(self, state: CycleState, pod: PodRequest) -> Hashable | None:
         return shape_key(pod)  # node-local: the resource shape and the node's row decide

@@ -73,9 +73,8 @@ class World:
         self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="placer-build")
         self.placer_update: Future[Placer] | None = None
         """A placer being rebuilt from the recent workload; swapped in by the first cycle after it is done."""
-        placer = Placer(profile, default_registry(self.nodes))
         self.cycle = Cycle(
-            self.queues, self.tenancy.tree(), self.cache, placer, self, refresh=self.before_cycle
+            self.queues, self.tenancy.tree(), self.cache, self._placer(()), self, refresh=self.before_cycle
         )
         self.holds = Holdings(self.tenancy, self.cycle)
 
@@ -121,9 +120,11 @@ class World:
             except Exception:  # a bad profile argument: keep placing with the placer we have
                 log.exception("rebuilding the placement plugins failed; keeping the previous ones")
         if self.placer_update is None and self.recent.due():
-            context = PluginContext(workload=self.recent.take())
-            registry = default_registry(self.nodes)  # reads the node table when filtering, not now
-            self.placer_update = self._builder.submit(Placer, self.profile, registry, context)
+            self.placer_update = self._builder.submit(self._placer, self.recent.take())
+
+    def _placer(self, workload: tuple[PodRequest, ...]) -> Placer:
+        # The registry reads the node table when it filters, not now: building on a thread is safe.
+        return Placer(self.profile, default_registry(self.nodes), PluginContext(workload=workload))
 
     def apply_node_changes(self) -> None:
         """Apply the collected node changes to the cache at once (one rebuild, not one per node)."""

@@ -76,7 +76,7 @@ def make(args: Mapping[str, Any], ctx: PluginContext) -> SharePairing:
     counts = share_counts(
         ctx.workload, float(args.get("coverage", 1.0)), int(args.get("max_sizes", MAX_SIZES))
     )
-    return SharePairing(SharePrices.from_counts(counts) if counts else SharePrices.none())
+    return SharePairing(SharePrices.from_counts(counts))  # no shares: no prices, every loss 0
 
 
 _s: ScorePlugin = SharePairing(SharePrices.none())
