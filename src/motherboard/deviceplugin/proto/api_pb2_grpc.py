@@ -5,7 +5,7 @@ import warnings
 
 from motherboard.deviceplugin.proto import api_pb2 as motherboard_dot_deviceplugin_dot_proto_dot_api__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.81.1'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
