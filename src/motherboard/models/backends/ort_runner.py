@@ -1,0 +1,94 @@
+"""ONNX Runtime in the serving path: a session over an ONNX file (plain or optimised by the compiler)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from motherboard.models.errors import ModelError
+from motherboard.models.manifest import Manifest
+from motherboard.models.targets import Target
+from motherboard.models.tensors import TensorSpec
+
+# ONNX Runtime's type strings → protocol datatypes.
+_ORT_TYPES = {
+    "tensor(float)": "FP32",
+    "tensor(float16)": "FP16",
+    "tensor(double)": "FP64",
+    "tensor(int8)": "INT8",
+    "tensor(int16)": "INT16",
+    "tensor(int32)": "INT32",
+    "tensor(int64)": "INT64",
+    "tensor(uint8)": "UINT8",
+    "tensor(uint16)": "UINT16",
+    "tensor(uint32)": "UINT32",
+    "tensor(uint64)": "UINT64",
+    "tensor(bool)": "BOOL",
+    "tensor(string)": "BYTES",
+}
+
+
+def _spec(arg: Any) -> TensorSpec:
+    shape = tuple(d if isinstance(d, int) and d >= 0 else -1 for d in arg.shape)
+    names = tuple(d if isinstance(d, str) else "" for d in arg.shape)
+    return TensorSpec(arg.name, _ORT_TYPES.get(arg.type, "FP32"), shape, names if any(names) else ())
+
+
+def session_options(threads: int) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return options
+
+
+class OrtRunner:
+    """A thread-safe ONNX Runtime session on the target's first available execution provider."""
+
+    backend = "onnxruntime"
+    thread_safe = True
+
+    def __init__(self, path: Path, target: Target, manifest: Manifest | None, threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        available = set(ort.get_available_providers())
+        providers = [p for p in target.ort_providers if p in available]
+        if not providers:
+            raise ModelError(
+                f"ONNX Runtime here has none of {', '.join(target.ort_providers) or 'no providers'} "
+                f"for target {target.name} (it has {', '.join(sorted(available))})"
+            )
+        try:
+            self._session = ort.InferenceSession(str(path), session_options(threads), providers=providers)
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... classes
+            raise ModelError(f"{path}: ONNX Runtime cannot load it: {exc}") from None
+        self.target = target.name
+        self.manifest = manifest
+        self.providers = tuple(self._session.get_providers())
+        if manifest is not None:
+            self._inputs, self._outputs = manifest.inputs, manifest.outputs
+        else:
+            self._inputs = tuple(_spec(a) for a in self._session.get_inputs())
+            self._outputs = tuple(_spec(a) for a in self._session.get_outputs())
+        self._output_names = [t.name for t in self._outputs]
+
+    @property
+    def inputs(self) -> tuple[TensorSpec, ...]:
+        return self._inputs
+
+    @property
+    def outputs(self) -> tuple[TensorSpec, ...]:
+        return self._outputs
+
+    def run(self, feeds: Mapping[str, np.ndarray[Any, Any]]) -> dict[str, np.ndarray[Any, Any]]:
+        results = self._session.run(self._output_names, dict(feeds))
+        return dict(zip(self._output_names, results, strict=True))
+
+    def close(self) -> None:
+        del self._session
