@@ -116,3 +116,82 @@ def test_a_required_kind_that_fails_is_not_synced() -> None:
         task.cancel()
 
     asyncio.run(main())
+
+
+def test_an_object_the_handler_cannot_take_is_reported_and_skipped_and_the_rest_go_on() -> None:
+    # A deeply nested inventory raised RecursionError in a handler and killed the operator's node watch.
+    kube = FakeKube(
+        lists=[[pod("a", 5), pod("bad", 6), pod("b", 7)]],
+        watches=[
+            [{"type": "MODIFIED", "object": pod("bad", 8)}, {"type": "MODIFIED", "object": pod("c", 9)}]
+        ],
+    )
+    taken: list[str] = []
+    reported: list[tuple[str, str]] = []
+    done = asyncio.Event()
+
+    def handler(obj: Obj, deleted: bool) -> None:
+        if obj["metadata"]["name"] == "bad":
+            raise RecursionError("maximum recursion depth exceeded")
+        taken.append(obj["metadata"]["name"])
+        if obj["metadata"]["name"] == "c":
+            done.set()
+
+    def on_error(obj: Obj, exc: Exception) -> None:
+        reported.append((obj["metadata"]["name"], type(exc).__name__))
+
+    reflector = Reflector(kube, "/api/v1/pods", handler, on_error=on_error)  # type: ignore[arg-type]
+    asyncio.run(run_until(reflector, done))
+    assert taken == ["a", "b", "c"]
+    assert reported == [("bad", "RecursionError"), ("bad", "RecursionError")]
+    assert reflector.skipped == 2 and reflector.relists == 0
+
+
+class BrokenKube(FakeKube):
+    """Lists fine; every watch dies with an error no client class covers (as aiohttp's LineTooLong did)."""
+
+    async def watch(self, path: str, version: str, **params: str) -> AsyncIterator[Obj]:
+        self.watched_from.append(version)
+        raise RuntimeError("Got more than 524288 bytes when reading")
+        yield {}  # an async generator
+
+
+def test_a_watch_that_keeps_breaking_relists_and_turns_unhealthy_but_never_dies() -> None:
+    kube = BrokenKube(lists=[[pod("a", 1)] for _ in range(20)], watches=[])
+    reflector = Reflector(kube, "/api/v1/pods", lambda obj, deleted: None, backoff=0.001)  # type: ignore[arg-type]
+
+    async def scenario() -> tuple[bool, bool, bool]:
+        task = asyncio.create_task(reflector.run())
+        await reflector.synced.wait()
+        await asyncio.sleep(0)
+        first = reflector.healthy
+        while reflector.failures < 4:
+            await asyncio.sleep(0.001)
+        alive = not task.done()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return first, alive, reflector.healthy
+
+    healthy_at_first, alive, healthy_after_cancel = asyncio.run(scenario())
+    assert healthy_at_first and alive
+    assert reflector.failures >= 4 and "524288" in reflector.last_error
+    assert not healthy_after_cancel  # stopped: not running, hence not healthy
+
+
+def test_a_watch_that_answers_again_is_healthy_again() -> None:
+    kube = FakeKube(
+        lists=[[pod("a", 1)], [pod("a", 2)]], watches=[[{"type": "MODIFIED", "object": pod("a", 3)}]]
+    )
+    reflector = Reflector(kube, "/api/v1/pods", lambda obj, deleted: None)  # type: ignore[arg-type]
+    reflector.failures = 5
+
+    async def scenario() -> bool:
+        task = asyncio.create_task(reflector.run())
+        while reflector.failures:
+            await asyncio.sleep(0.001)
+        healthy = reflector.healthy
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return healthy
+
+    assert asyncio.run(scenario())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -136,9 +137,60 @@ class Kube:
             if response.status >= 300:
                 parsed = _parse(await response.read())
                 raise ApiError(response.status, parsed.get("reason", ""), parsed.get("message", ""), parsed)
-            async for line in response.content:
-                if line.strip():
-                    yield json.loads(line)
+            # Not ``async for line in response.content``: aiohttp's line reader refuses a line over its
+            # buffer's high-water mark (128 KiB by default; a 512 KiB pod raised ``LineTooLong``, which is no
+            # ClientError, and killed the watch). The API server stores objects up to ~1.5 MiB and a watch
+            # event is one JSON line, so lines are split here with a bound far above anything it can send.
+            async for line in _lines(response.content, MAX_WATCH_LINE):
+                yield _loads(line)
+
+
+MAX_WATCH_LINE = 32 * 1024 * 1024
+"""Longest watch event accepted (bytes). etcd stores at most ~1.5 MiB per object and the API server accepts
+3 MiB request bodies; its JSON can grow with escaping, so 32 MiB leaves room and still bounds memory."""
+
+
+class WatchLineTooLong(ValueError):
+    """A watch event longer than :data:`MAX_WATCH_LINE`: the stream is dropped (the reflector relists)."""
+
+
+async def _lines(stream: aiohttp.StreamReader, limit: int) -> AsyncIterator[bytes]:
+    """Non-empty newline-terminated lines of ``stream`` (and a last unterminated one), each at most ``limit``."""
+    pending = bytearray()
+    async for chunk in stream.iter_any():
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            if end < 0:
+                break
+            pending += chunk[start:end]
+            start = end + 1
+            if pending.strip():
+                yield bytes(pending)
+            pending.clear()
+        pending += chunk[start:]
+        if len(pending) > limit:
+            raise WatchLineTooLong(f"a watch event is longer than {limit} bytes")
+    if pending.strip():
+        yield bytes(pending)
+
+
+DEEPEST_JSON = 10_500
+"""Nesting the decoder must follow: the API server decodes (hence stores) up to 10,000 levels."""
+
+
+def _loads(text: bytes) -> Any:
+    """``json.loads``, also for the deeply nested documents the API server accepts: Python's decoder stops at
+    the interpreter's recursion limit (1,000), so a deeper object is decoded again under a higher one."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, DEEPEST_JSON))
+        try:
+            return json.loads(text)
+        finally:
+            sys.setrecursionlimit(limit)
 
 
 def _parse(payload: bytes) -> Obj:
@@ -147,7 +199,7 @@ def _parse(payload: bytes) -> Obj:
     if not payload:
         return {}
     try:
-        parsed = json.loads(payload)
+        parsed = _loads(payload)
     except ValueError:
         return {"message": payload.decode(errors="replace").strip()}
     return parsed if isinstance(parsed, dict) else {"items": parsed}
@@ -164,4 +216,14 @@ async def ignore(status: int, call: Any) -> Obj | None:
         raise
 
 
-__all__ = ["APPLY_PATCH", "JSON_PATCH", "MERGE_PATCH", "ApiError", "Kube", "ignore", "path_for"]
+__all__ = [
+    "APPLY_PATCH",
+    "JSON_PATCH",
+    "MAX_WATCH_LINE",
+    "MERGE_PATCH",
+    "ApiError",
+    "Kube",
+    "WatchLineTooLong",
+    "ignore",
+    "path_for",
+]
