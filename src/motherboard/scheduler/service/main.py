@@ -87,7 +87,8 @@ async def serve(opts: Options) -> int:
         Reflector(kube, f"/apis/{GROUP}/{VERSION}/devicepools", world.on_pool, optional=True),
         Reflector(kube, "/api/v1/pods", world.on_pod),
     ]
-    watches = [asyncio.create_task(r.run()) for r in reflectors]
+    health.watches = reflectors
+    watches = [asyncio.create_task(r.run(), name=f"watch {r.path}") for r in reflectors]
     elector = LeaderElector.for_lease(
         kube, opts.lease_namespace, opts.lease_name, opts.identity, opts.lease_duration
     )
@@ -110,7 +111,7 @@ async def serve(opts: Options) -> int:
         binder.undo(undo, "its gang was left half bound and cannot complete")
         # 4. Schedule.
         ahead = opts.ahead or 2 * opts.concurrency
-        return await _schedule(world, binder, health, stop, keep, opts.batch, ahead)
+        return await _schedule(world, binder, health, stop, keep, opts.batch, ahead, watches)
     finally:
         for task in [*watches, *([keep] if keep else [])]:
             task.cancel()
@@ -129,6 +130,7 @@ async def _schedule(
     keep: asyncio.Task[None] | None,
     batch: int,
     ahead: int,
+    watches: list[asyncio.Task[None]],
 ) -> int:
     gauges = 0.0
     # Back-pressure with some slack: once ``ahead`` pods wait for their binding, the next cycle waits
@@ -140,6 +142,11 @@ async def _schedule(
         health.tick()
         if keep is not None and keep.done():
             return 1  # lost the lease: another replica may be scheduling now
+        if any(watch.done() for watch in watches):
+            # A reflector only ends on a bug; scheduling on from a view that no longer updates would place
+            # pods on stale nodes and miss new ones. Exit so the Deployment restarts the process.
+            log.error("a watch stopped (%s); exiting", ", ".join(w.get_name() for w in watches if w.done()))
+            return 1
         if binder.binding > ahead - room:  # let the bindings in flight answer first
             await asyncio.sleep(IDLE_POLL / 2)
             continue
