@@ -82,6 +82,8 @@ class DeviceAssignment(BaseModel):
             raw = json.loads(value)
         except json.JSONDecodeError as exc:
             raise AssignmentError(f"{ANNOTATION_DEVICE_ASSIGNMENT} is not JSON: {exc}") from exc
+        except RecursionError as exc:  # nested past the decoder's depth: garbage, not a reason to crash
+            raise AssignmentError(f"{ANNOTATION_DEVICE_ASSIGNMENT} is nested too deeply") from exc
         if isinstance(raw, dict) and raw.get("v", ASSIGNMENT_FORMAT_VERSION) != ASSIGNMENT_FORMAT_VERSION:
             raise AssignmentError(
                 f"{ANNOTATION_DEVICE_ASSIGNMENT} has format version {raw.get('v')!r}; this component reads "
@@ -89,6 +91,8 @@ class DeviceAssignment(BaseModel):
             )
         try:
             return cls.model_validate(raw)
+        except RecursionError as exc:
+            raise AssignmentError(f"{ANNOTATION_DEVICE_ASSIGNMENT} is nested too deeply") from exc
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])

@@ -95,6 +95,8 @@ class NodeInventory(BaseModel):
             return cls.model_validate(json.loads(value))
         except (json.JSONDecodeError, ValidationError) as exc:
             raise InventoryError(f"{ANNOTATION_DEVICE_INVENTORY} is malformed: {exc}") from exc
+        except RecursionError as exc:  # nested past the decoder's depth: garbage, not a reason to crash
+            raise InventoryError(f"{ANNOTATION_DEVICE_INVENTORY} is malformed: nested too deeply") from exc
 
     @classmethod
     def from_node_annotations(cls, annotations: dict[str, str] | None) -> NodeInventory:

@@ -34,16 +34,20 @@ class NodeView:
     labels: Mapping[str, str]
     allocatable: Mapping[str, str]
     inventory: NodeInventory
+    problem: str | None = None
+    """Why the published inventory could not be read (the node then counts as having no devices)."""
 
     @classmethod
     def from_node(cls, body: Mapping[str, Any]) -> NodeView:
         meta = body.get("metadata") or {}
+        problem = None
         try:
             inventory = NodeInventory.from_node_annotations(meta.get("annotations"))
-        except InventoryError:
-            inventory = NodeInventory()
+        except InventoryError as exc:
+            inventory, problem = NodeInventory(), str(exc)
         allocatable = (body.get("status") or {}).get("allocatable") or {}
-        return cls(meta.get("name", ""), dict(meta.get("labels") or {}), dict(allocatable), inventory)
+        labels = dict(meta.get("labels") or {})
+        return cls(meta.get("name", ""), labels, dict(allocatable), inventory, problem)
 
 
 @dataclass(frozen=True)

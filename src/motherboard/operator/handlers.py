@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,9 @@ from motherboard.api.constants import GROUP
 from motherboard.kube import Kube, load_access
 from motherboard.operator import store as store_feed
 from motherboard.operator.certs import make_serving_certs
+from motherboard.operator.problems import ProblemReporter
 from motherboard.operator.reconciler import JobKey, Reconciler
+from motherboard.operator.review import StrictWebhookServer
 from motherboard.operator.statuses import StatusWriter
 from motherboard.operator.store import Store
 
@@ -41,7 +44,9 @@ class WebhookOptions:
     """Name or IP the API server calls (``127.0.0.1`` locally, the Service's DNS name in a cluster)."""
     port: int
     listen: str = "0.0.0.0"
-    certs_dir: Path = Path(tempfile.gettempdir()) / "motherboard-webhook"
+    certs_dir: Path | None = None
+    """Where the serving certificates go; by default a fresh private directory per process (one fixed path
+    let two operators on one host overwrite each other's CA and leaf between writing and loading them)."""
 
 
 def configure(
@@ -84,8 +89,13 @@ async def _startup(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any
     settings.watching.server_timeout = 270
     webhook: WebhookOptions | None = state.get("webhook")
     if webhook is not None:
-        certs = make_serving_certs(webhook.certs_dir, [webhook.host, "localhost", "127.0.0.1"])
-        settings.admission.server = kopf.WebhookServer(
+        directory = webhook.certs_dir
+        if directory is None:
+            directory = Path(tempfile.mkdtemp(prefix="motherboard-webhook-"))
+            state["certs_dir"] = directory  # ours to remove at clean-up (restarts would pile them up)
+        certs = make_serving_certs(directory, [webhook.host, "localhost", "127.0.0.1"])
+        state["webhook_ca"] = certs.ca.read_bytes()  # what the readiness probe expects in the caBundle
+        settings.admission.server = StrictWebhookServer(
             addr=webhook.listen,
             port=webhook.port,
             host=webhook.host,
@@ -100,6 +110,7 @@ async def _startup(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any
     writer = StatusWriter(kube, store)
     store.job_listeners.append(lambda key, uid, deleted: _job_changed(reconciler, key, uid, deleted))
     store.status_listeners.append(writer.poke)
+    store.problem_listeners.append(ProblemReporter(kube))
     state.update(kube=kube, store=store, reconciler=reconciler, status_writer=writer)
     memo["kube"] = kube
     loop = asyncio.get_running_loop()
@@ -131,6 +142,9 @@ async def _cleanup(*, memo: kopf.Memo, **_: Any) -> None:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await memo["kube"].close()
+    certs: Path | None = state.pop("certs_dir", None)
+    if certs is not None:
+        shutil.rmtree(certs, ignore_errors=True)
 
 
 def _job_changed(reconciler: Reconciler, key: JobKey, uid: str | None, deleted: bool) -> None:

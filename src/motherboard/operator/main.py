@@ -4,31 +4,29 @@
 only then starts kopf: the store, the reconciles, the status writer *and* the admission webhook run on
 the leader alone. The webhook is deliberately leader-only: each replica makes its own serving certificate
 and kopf publishes that replica's CA in the webhook configurations, so two serving replicas would
-overwrite each other's CA bundle. A standby answers ``/healthz`` (so it is not restarted) and listens on
-no webhook port (the chart's readiness probe is a TCP check of that port, so the Service routes only to
-the leader). A leader that cannot renew the Lease stops kopf and exits with status 1, so two operators
+overwrite each other's CA bundle. A standby answers ``/healthz`` (so it is not restarted), fails
+``/readyz`` and listens on no webhook port, so the webhook Service routes only to the leader (whose
+``/readyz`` also checks its watches and the webhook configurations, :mod:`.health`). A leader that cannot renew the Lease stops kopf and exits with status 1, so two operators
 never reconcile at once; one stopped by SIGTERM releases the Lease, and a standby takes over at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import kopf
-from aiohttp import web
 from prometheus_client import start_http_server
 
 from motherboard.kube import Kube, load_access
 from motherboard.kube.leader import LeaderElector
 from motherboard.operator import handlers, metrics
+from motherboard.operator.health import OperatorHealth
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +69,29 @@ def run(
 async def _serve(
     kubeconfig: Path | None, health_port: int, namespace: str | None, election: Election | None
 ) -> int:
+    # One client for the Lease and the readiness probe's look at the webhook configurations.
+    kube = Kube(load_access(kubeconfig))
+    health = OperatorHealth(kube, handlers.state)
+    if health_port:
+        await health.start(health_port)
     elector: LeaderElector | None = None
-    lease_kube: Kube | None = None
-    if election is not None:
-        lease_kube = Kube(load_access(kubeconfig))
-        elector = LeaderElector.for_lease(
-            lease_kube, election.namespace, election.name, election.identity, election.duration
-        )
-        async with _standby_health(health_port):
+    try:
+        if election is not None:
+            elector = LeaderElector.for_lease(
+                kube, election.namespace, election.name, election.identity, election.duration
+            )
             await elector.acquire()
+        return await _lead(health, elector, namespace)
+    finally:
+        if elector is not None:
+            await elector.release()
+        await health.stop()
+        await kube.close()
+
+
+async def _lead(health: OperatorHealth, elector: LeaderElector | None, namespace: str | None) -> int:
     metrics.LEADER.set(1)
+    health.leading = True
     stop = asyncio.Event()
     handlers.state["stop"] = stop  # a failed store or status task stops the operator (exit status 1)
     operator = asyncio.create_task(
@@ -90,7 +101,6 @@ async def _serve(
             namespaces=[namespace] if namespace else [],
             standalone=True,
             stop_flag=stop,
-            liveness_endpoint=f"http://0.0.0.0:{health_port}/healthz" if health_port else None,
         )
     )
     keep = asyncio.create_task(elector.keep()) if elector is not None else None
@@ -106,31 +116,7 @@ async def _serve(
         await operator
         return 1 if handlers.state.get("failed") else 0
     finally:
+        health.leading = False
         metrics.LEADER.set(0)
         if keep is not None:
             keep.cancel()
-        if elector is not None:
-            await elector.release()
-        if lease_kube is not None:
-            await lease_kube.close()
-
-
-@contextlib.asynccontextmanager
-async def _standby_health(port: int) -> AsyncIterator[None]:
-    """``/healthz`` while waiting for the Lease (kopf serves it once this replica leads)."""
-    if not port:
-        yield
-        return
-    app = web.Application()
-    app.router.add_get("/healthz", lambda _: _ok("ok (standby)\n"))
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "0.0.0.0", port).start()
-    try:
-        yield
-    finally:
-        await runner.cleanup()
-
-
-async def _ok(text: str) -> web.Response:
-    return web.Response(text=text)

@@ -43,6 +43,8 @@ JobKey = tuple[str, str]
 M = TypeVar("M", bound=BaseModel)
 JobListener = Callable[[JobKey, str | None, bool], None]
 """``listener(key, uid, deleted)``: something about this job (or one of its pods) changed."""
+ProblemListener = Callable[[Obj, str], None]
+"""``listener(object, problem)``: this object carries something we cannot read (it is skipped or ignored)."""
 
 
 class Store:
@@ -62,6 +64,9 @@ class Store:
         self.ready = asyncio.Event()
         self.job_listeners: list[JobListener] = []
         self.status_listeners: list[Callable[[], None]] = []
+        self.problem_listeners: list[ProblemListener] = []
+        self.feeds: list[Reflector] = []
+        """The reflectors feeding the store (their health is the operator's readiness)."""
 
     # --- reads ------------------------------------------------------------------------------------------------
     def pods_of(self, key: JobKey) -> Iterable[ObservedPod]:
@@ -123,6 +128,8 @@ class Store:
             if self.nodes.get(name) == view:
                 return
             self.nodes[name] = view
+            if view.problem is not None:
+                self.report({"apiVersion": "v1", "kind": "Node", **obj}, view.problem)
         self._status_changed()
 
     def on_queue(self, obj: Obj, deleted: bool) -> None:
@@ -152,6 +159,11 @@ class Store:
             self.namespaces[name] = dict((obj.get("metadata") or {}).get("labels") or {})
 
     # --- notifications ----------------------------------------------------------------------------------------
+    def report(self, obj: Obj, problem: str) -> None:
+        """Something in ``obj`` cannot be read: tell the listeners (an Event on it), and go on."""
+        for listener in self.problem_listeners:
+            listener(obj, problem)
+
     def _job_changed(self, key: JobKey, uid: str | None, deleted: bool) -> None:
         if not self.ready.is_set():
             return  # everything is reconciled once when the first lists are complete
@@ -181,20 +193,39 @@ def _valid(model: type[M], raw: Obj, what: str) -> M | None:
 
 
 def reflectors(kube: Kube, store: Store, namespace: str | None) -> list[Reflector]:
-    """One list+watch per kind the store keeps; pods and AIJobs in ``namespace`` only when one is given."""
+    """One list+watch per kind the store keeps; pods and AIJobs in ``namespace`` only when one is given.
+
+    An object a handler cannot take is skipped (the store keeps what it had of it) and reported on it."""
+
+    def feed(
+        group: str, plural: str, kind: str, handler: Callable[[Obj, bool], None], *, ns: str | None = None
+    ) -> Reflector:
+        api_version = f"{group}/{VERSION}" if group else "v1"
+
+        def unreadable(obj: Obj, exc: Exception) -> None:
+            obj.setdefault("apiVersion", api_version)  # list items carry no kind of their own
+            obj.setdefault("kind", kind)
+            store.report(
+                obj, f"the operator cannot read this object and ignores it: {type(exc).__name__}: {exc}"
+            )
+
+        path = path_for(group, api_version.rsplit("/", 1)[-1], plural, ns)
+        return Reflector(kube, path, handler, optional=bool(group), on_error=unreadable)
+
     return [
-        Reflector(kube, path_for("", "v1", "namespaces"), store.on_namespace),
-        Reflector(kube, path_for("", "v1", "nodes"), store.on_node),
-        Reflector(kube, path_for(GROUP, VERSION, "queues"), store.on_queue, optional=True),
-        Reflector(kube, path_for(GROUP, VERSION, "devicepools"), store.on_pool, optional=True),
-        Reflector(kube, path_for(GROUP, VERSION, "aijobs", namespace), store.on_job, optional=True),
-        Reflector(kube, path_for("", "v1", "pods", namespace), store.on_pod),
+        feed("", "namespaces", "Namespace", store.on_namespace),
+        feed("", "nodes", "Node", store.on_node),
+        feed(GROUP, "queues", "Queue", store.on_queue),
+        feed(GROUP, "devicepools", "DevicePool", store.on_pool),
+        feed(GROUP, "aijobs", "AIJob", store.on_job, ns=namespace),
+        feed("", "pods", "Pod", store.on_pod, ns=namespace),
     ]
 
 
 async def run(kube: Kube, store: Store, namespace: str | None) -> None:
     """Keep ``store`` current until cancelled; marks it ready once every kind has been listed."""
     feeds = reflectors(kube, store, namespace)
+    store.feeds = feeds
     tasks = [asyncio.create_task(feed.run(), name=f"watch {feed.path}") for feed in feeds]
     try:
         await asyncio.gather(*(feed.synced.wait() for feed in feeds))

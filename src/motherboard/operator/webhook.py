@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import kopf
@@ -67,14 +67,44 @@ def _timed(kind: str, operation: str, check: Callable[[], list[str]]) -> None:
         raise kopf.AdmissionError("\n".join(problems), code=422)
 
 
-def _parse(model: type[AIJob] | type[Queue], body: kopf.Body) -> Any:
+def _problems(
+    model: type[AIJob] | type[Queue],
+    body: Mapping[str, Any],
+    check: Callable[[Any, Cluster], list[str]],
+    cluster: Cluster,
+) -> list[str]:
+    """Everything wrong with ``body``: its schema (the pydantic model), then what the cluster reveals."""
     try:
-        return model.model_validate({k: v for k, v in dict(body).items() if k != "status"})
+        parsed = model.model_validate({k: v for k, v in dict(body).items() if k != "status"})
     except ValidationError as exc:
-        raise kopf.AdmissionError(explain(exc), code=422) from exc
+        return [explain(exc)]
+    return check(parsed, cluster)
 
 
-@kopf.on.mutate(GROUP, VERSION, "aijobs", id="default-aijob", operations=["CREATE"], registry=registry)
+def _new_problems(
+    model: type[AIJob] | type[Queue],
+    body: Mapping[str, Any],
+    old: Mapping[str, Any] | None,
+    check: Callable[[Any, Cluster], list[str]],
+    cluster: Cluster,
+) -> list[str]:
+    """On CREATE every problem; on UPDATE only those the update brings. The cluster may have changed under
+    an accepted object (its DevicePool deleted, its queue's quota cut): re-judging the whole object on
+    every write refused even the fix (suspending it, deleting a field), so what was already wrong with the
+    old object is not held against the new one."""
+    problems = _problems(model, body, check, cluster)
+    if old is None or not problems:
+        return problems
+    before = set(_problems(model, old, check, cluster))
+    return [problem for problem in problems if problem not in before]
+
+
+# ``persistent``: the configurations stay when the operator stops (kopf removed them on SIGTERM, and while
+# it was down every AIJob was admitted unchecked and undefaulted); with kopf's default failure policy,
+# ``Fail``, the API server then refuses what it cannot have checked until an operator serves again.
+@kopf.on.mutate(
+    GROUP, VERSION, "aijobs", id="default-aijob", operations=["CREATE"], persistent=True, registry=registry
+)
 async def default_aijob(*, spec: kopf.Spec, namespace: str | None, patch: kopf.Patch, **_: Any) -> None:
     if not spec.get("queue") and namespace:
         queue = default_queue(namespace, await _cluster())
@@ -83,26 +113,32 @@ async def default_aijob(*, spec: kopf.Spec, namespace: str | None, patch: kopf.P
 
 
 @kopf.on.validate(
-    GROUP, VERSION, "aijobs", id="validate-aijob", operations=["CREATE", "UPDATE"], registry=registry
+    GROUP,
+    VERSION,
+    "aijobs",
+    id="validate-aijob",
+    operations=["CREATE", "UPDATE"],
+    persistent=True,
+    registry=registry,
 )
-async def validate_aijob(*, body: kopf.Body, **kwargs: Any) -> None:
+async def validate_aijob(*, body: kopf.Body, old: kopf.Body | None = None, **kwargs: Any) -> None:
     cluster = await _cluster()
-
-    def check() -> list[str]:
-        job: AIJob = _parse(AIJob, body)
-        return check_aijob(job, cluster)
-
-    _timed("AIJob", str(kwargs.get("operation", "")), check)
+    operation = str(kwargs.get("operation", ""))
+    before = old if operation == "UPDATE" else None
+    _timed("AIJob", operation, lambda: _new_problems(AIJob, body, before, check_aijob, cluster))
 
 
 @kopf.on.validate(
-    GROUP, VERSION, "queues", id="validate-queue", operations=["CREATE", "UPDATE"], registry=registry
+    GROUP,
+    VERSION,
+    "queues",
+    id="validate-queue",
+    operations=["CREATE", "UPDATE"],
+    persistent=True,
+    registry=registry,
 )
-async def validate_queue(*, body: kopf.Body, **kwargs: Any) -> None:
+async def validate_queue(*, body: kopf.Body, old: kopf.Body | None = None, **kwargs: Any) -> None:
     cluster = await _cluster()
-
-    def check() -> list[str]:
-        queue: Queue = _parse(Queue, body)
-        return check_queue(queue, cluster)
-
-    _timed("Queue", str(kwargs.get("operation", "")), check)
+    operation = str(kwargs.get("operation", ""))
+    before = old if operation == "UPDATE" else None
+    _timed("Queue", operation, lambda: _new_problems(Queue, body, before, check_queue, cluster))

@@ -62,11 +62,9 @@ def test_operator_and_scheduler_pods_are_hardened_and_probed(rendered: list[dict
         assert f"--health-port={health}" in container["args"], name
         assert container["livenessProbe"]["httpGet"]["port"] == "health", name
         ready = container["readinessProbe"]
-        if name.endswith("operator") and any(p["name"] == "webhook" for p in container["ports"]):
-            # Only the operator that holds the Lease serves the webhook: the Service must route to it alone.
-            assert ready["tcpSocket"]["port"] == "webhook", name
-        else:
-            assert ready["httpGet"]["port"] == "health", name
+        # /readyz: only the replica that holds the Lease (and, for the operator, whose webhook configuration
+        # is the real one) is ready, so the webhook Service routes to it alone.
+        assert ready["httpGet"] == {"path": "/readyz", "port": "health"}, name
         # A read-only root needs a writable /tmp (webhook certificates, Python temp files).
         assert any(m["mountPath"] == "/tmp" for m in container["volumeMounts"]), name
 

@@ -197,7 +197,7 @@ def _json(value: str | None) -> Obj | None:
         return None
     try:
         parsed = json.loads(value)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # garbage (or nested past the decoder): no placement
         return None
     return parsed if isinstance(parsed, dict) else None
 
