@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from motherboard.api.base import LabelSelector, parse_quantity
+from motherboard.api.quota import format_milli, overcommitted, queue_quota
 from motherboard.api.v1alpha1 import (
     AIJob,
     DevicePoolSpec,
@@ -20,6 +21,9 @@ from motherboard.api.v1alpha1 import (
     find_parent_cycle,
 )
 from motherboard.devices.model import NodeInventory
+
+ADMITTED_PHASES = frozenset({"Admitted", "Running"})
+"""AIJob phases in which a job holds its queue's quota."""
 
 
 @dataclass(frozen=True)
@@ -156,41 +160,52 @@ def _describe(request: DeviceRequest) -> str:
 
 
 def check_queue(queue: Queue, cluster: Cluster) -> list[str]:
-    """Problems with a Queue in the hierarchy: missing parent, a cycle, children's quota above the parent's."""
+    """Problems with a Queue in the hierarchy: missing parent, a cycle, children's quota above the parent's.
+
+    The quota rule is the shared model's (:func:`motherboard.api.quota.overcommitted`): the scheduler admits
+    by the same arithmetic, which counts a parent's nominal once, as the cover of its children's.
+    """
     problems: list[str] = []
     name = queue.metadata.name
     others = {n: q for n, q in cluster.queues.items() if n != name}
     parent = queue.spec.parent
     if parent is not None and parent not in others:
-        problems.append(f"spec.parent: queue {parent!r} does not exist; create it first")
+        known = ", ".join(sorted(others)) or "none"
+        problems.append(f"spec.parent: queue {parent!r} does not exist (queues: {known}); create it first")
     cycle = find_parent_cycle({**{n: q.spec.parent for n, q in others.items()}, name: parent})
     if cycle and name in cycle:
         problems.append(f"spec.parent: makes a cycle {' -> '.join(cycle)}")
-    if parent in others:
-        siblings = [q for q in others.values() if q.spec.parent == parent]
-        problems += _children_within(others[parent], [*siblings, queue], f"queue {parent!r}")
-    children = [q for q in others.values() if q.spec.parent == name]
-    if children:
-        problems += _children_within(queue, children, "this queue")
+    for found in overcommitted(queue_quota(q) for q in [*others.values(), queue]):
+        if found.parent not in (name, parent):
+            continue  # an older problem elsewhere in the tree is not this write's fault
+        label = "this queue" if found.parent == name else f"queue {found.parent!r}"
+        resource = found.resource.partition("@")[0]
+        problems.append(
+            f"spec.quotas: children of {label} are promised {format_milli(resource, found.promised)} {resource} "
+            f"in total, more than its nominal {format_milli(resource, found.nominal)}: a parent's nominal is "
+            f"what its whole subtree may use, so raise the parent's quota or lower a child's"
+        )
     return problems
 
 
-def _children_within(parent: Queue, children: list[Queue], label: str) -> list[str]:
-    # A parent's nominal quota is what its subtree can guarantee; children cannot be promised more.
-    problems = []
-    for quota in parent.spec.quotas:
-        total = sum(
-            (
-                parse_quantity(q.nominal)
-                for c in children
-                for q in c.spec.quotas
-                if (q.resource, q.pool) == (quota.resource, quota.pool)
-            ),
-            start=parse_quantity(0),
+def check_queue_delete(name: str, cluster: Cluster, jobs: Iterable[tuple[str, str, str | None]]) -> list[str]:
+    """Why Queue ``name`` may not be deleted now: it has child queues, or admitted jobs hold its quota.
+
+    ``jobs`` is ``(namespace/name, queue, phase)`` per AIJob. Deleting a parent would leave its children
+    without a parent (their subtree stops admitting); deleting a queue under running jobs would leave
+    their quota charged nowhere. Pending jobs do not block: they wait, and say that the queue is gone.
+    """
+    problems: list[str] = []
+    children = sorted(n for n, q in cluster.queues.items() if q.spec.parent == name)
+    if children:
+        problems.append(
+            f"queue {name!r} is the parent of {', '.join(children)}: delete or re-parent its children first"
         )
-        if total > parse_quantity(quota.nominal):
-            problems.append(
-                f"spec.quotas: children of {label} are promised {total} {quota.resource} in total, more than its "
-                f"nominal {quota.nominal}: raise the parent's quota or lower a child's"
-            )
+    holding = sorted(job for job, queue, phase in jobs if queue == name and phase in ADMITTED_PHASES)
+    if holding:
+        shown = ", ".join(holding[:5]) + (f" and {len(holding) - 5} more" if len(holding) > 5 else "")
+        problems.append(
+            f"queue {name!r} has {len(holding)} admitted job(s) holding its quota ({shown}): "
+            f"wait for them to finish, or delete or suspend them first"
+        )
     return problems

@@ -86,7 +86,7 @@ def test_a_workload_over_its_queue_quota_waits_with_the_quota_reason_and_holds_n
     world = World(make_queue("team").gpus(nominal=4).build())
     world.submit("default/train", pods=2, gpus=4, queue="team")
     (action,) = world.cycle.run(now=0).actions
-    assert isinstance(action, Pending) and "can never admit" in action.message
+    assert isinstance(action, Pending) and "can never run in queue team" in action.message
     assert world.cache.placements() == [] and not world.cycle.tree.is_admitted("default/train")
 
 

@@ -28,6 +28,8 @@ class WaitReason(StrEnum):
     RESERVED = "Reserved"
     """Another workload of the same queue tree is preempting for the same resources this cycle."""
     UNKNOWN_QUEUE = "UnknownQueue"
+    INACTIVE_QUEUE = "InactiveQueue"
+    """The queue exists but is left out of the tree: its parent is missing or its parents form a cycle."""
     NOT_A_LEAF = "NotALeafQueue"
     """Workloads go to leaf queues; parents only hold quota (as Kueue's cohorts)."""
 
@@ -67,6 +69,9 @@ def decide(tree: QuotaTree, workload: Workload, *, exclude: Collection[str] = ()
 
     ``exclude`` lists workloads already chosen as victims this cycle (they cannot be chosen twice).
     """
+    if workload.queue in tree.inactive:
+        message = f"queue {workload.queue} admits nothing: {tree.inactive[workload.queue]}"
+        return Wait(workload, WaitReason.INACTIVE_QUEUE, message)
     if workload.queue not in tree:
         return Wait(workload, WaitReason.UNKNOWN_QUEUE, f"queue {workload.queue} does not exist")
     if not tree.is_leaf(workload.queue):
@@ -80,8 +85,8 @@ def decide(tree: QuotaTree, workload: Workload, *, exclude: Collection[str] = ()
         return _wait(tree, workload, never[0], WaitReason.EXCEEDS_LIMIT)
     victims = plan_preemption(tree, workload, exclude=exclude)
     if victims:
-        names = ", ".join(v.workload.key for v in victims)
-        what = ", ".join(f"{format_amount(r, workload.request.get_amount(r))} of {r}" for r in sorted(needed))
+        names = ", ".join(v.workload.name for v in victims)
+        what = ", ".join(format_amount(r, workload.request.get_amount(r)) for r in sorted(needed))
         return Preempt(workload, victims, f"needs {what} in queue {workload.queue}; preempting {names}")
     return _wait(tree, workload, needed[0], WaitReason.OVER_QUOTA)
 
@@ -115,24 +120,37 @@ def admit_heads(tree: QuotaTree, heads: Iterable[Workload], now: float = 0.0) ->
     return decisions
 
 
+def _limit_text(tree: QuotaTree, queue: str, resource: str) -> str:
+    nominal = format_amount(resource, tree.model.nominal(queue, resource))
+    borrowing = tree.model.borrowing_limit(queue, resource)
+    if tree.parent(queue) is None:
+        return f"nominal {nominal}"
+    if borrowing is None:
+        return f"nominal {nominal}, no borrowing limit"
+    return f"nominal {nominal} + borrowing limit {format_amount(resource, borrowing)}"
+
+
 def _wait(tree: QuotaTree, workload: Workload, resource: str, reason: WaitReason) -> Wait:
-    quota = tree.spec(workload.queue).quota(resource)
+    # The message names the limit that binds (this queue's own, or an ancestor's pool) in the units the
+    # owner wrote, so the fix is obvious: a smaller job, a bigger quota, or waiting for the named queue.
+    queue = workload.queue
     needs = format_amount(resource, workload.request.get_amount(resource))
-    free = format_amount(resource, max(0, tree.available(workload.queue, resource)))
-    nominal = format_amount(resource, quota.nominal)
-    borrowing = (
-        "unlimited borrowing"
-        if quota.borrowing_limit is None
-        else f"borrowing {format_amount(resource, quota.borrowing_limit)}"
-    )
+    name = workload.name
     if reason is WaitReason.EXCEEDS_LIMIT:
+        binding = tree.model.binding(queue, resource, idle=True)
+        most = format_amount(resource, max(0, tree.capacity(queue, resource)))
+        where = "its" if binding == queue else f"parent queue {binding}'s"
         message = (
-            f"queue {workload.queue} can never admit {workload.key}: needs {needs} of {resource}, "
-            f"more than nominal {nominal} + {borrowing}"
+            f"{name} can never run in queue {queue}: it needs {needs}, and the most the queue can ever hold "
+            f"is {most} ({where} {_limit_text(tree, binding, resource)})"
         )
+        return Wait(workload, reason, message, resource)
+    binding = tree.model.binding(queue, resource)
+    free = format_amount(resource, max(0, tree.available(queue, resource)))
+    used = format_amount(resource, tree.model.usage(binding, resource))
+    if binding == queue:
+        limit = f"queue {queue} uses {used} of its {_limit_text(tree, queue, resource)}"
     else:
-        message = (
-            f"queue {workload.queue} over quota for {resource}: needs {needs}, "
-            f"{free} free of nominal {nominal} + {borrowing}"
-        )
+        limit = f"its parent queue {binding} uses {used} of its {_limit_text(tree, binding, resource)}"
+    message = f"queue {queue} has {free} free, {name} needs {needs}: {limit}"
     return Wait(workload, reason, message, resource)

@@ -30,10 +30,10 @@ def dominant_resource_share(tree: QuotaTree, queue: str, extra: Resources = _EMP
     usage = tree.usage(queue)
     share = 0.0
     for r in tree.managed:
-        borrowed = usage.get_amount(r) + extra.get_amount(r) - tree.subtree_quota(queue, r)
+        borrowed = usage.get_amount(r) + extra.get_amount(r) - tree.nominal(queue, r)
         if borrowed <= 0:
             continue
-        lendable = tree.subtree_quota(parent, r)
+        lendable = tree.nominal(parent, r)
         share = max(share, borrowed / lendable if lendable > 0 else math.inf)
     if share == 0.0:
         return 0.0

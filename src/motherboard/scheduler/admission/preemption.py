@@ -66,7 +66,7 @@ def plan_preemption(
     own = [a for a in tree.admitted(workload.queue) if _may_preempt_own(policy.within_queue, workload, a)]
     own = [a for a in own if a.workload.key not in exclude and _uses(a.workload.request, needed)]
     under_nominal = all(
-        tree.usage(workload.queue).get_amount(r) < tree.subtree_quota(workload.queue, r) for r in needed
+        tree.usage(workload.queue).get_amount(r) < tree.nominal(workload.queue, r) for r in needed
     )
     if policy.reclaim_from_borrowers is not ReclaimFromBorrowers.NEVER and under_nominal:
         borrowing_queues = [
@@ -174,11 +174,11 @@ def _victim(tree: QuotaTree, preemptor: Workload, admitted: Admitted) -> Victim:
             if preemptor.priority > victim.priority
             else f"same priority {victim.priority}, created earlier"
         )
-        message = f"preempted in queue {victim.queue} by {preemptor.key} ({why})"
+        message = f"preempted in queue {victim.queue} by {preemptor.name} ({why})"
         return Victim(victim, PreemptionReason.WITHIN_QUEUE, message)
     return Victim(
         victim,
         PreemptionReason.RECLAIM,
         f"evicted from queue {victim.queue}, which borrows quota that queue {preemptor.queue} "
-        f"reclaims for {preemptor.key}",
+        f"reclaims for {preemptor.name}",
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
+from motherboard.api.quota import Limits
 from motherboard.api.v1alpha1.queue import QueueingStrategy, ReclaimPolicy
 from motherboard.scheduler.admission.resources import Resources
 
@@ -27,20 +28,9 @@ class WithinQueue(StrEnum):
     LOWER_OR_NEWER_EQUAL_PRIORITY = "LowerOrNewerEqualPriority"
 
 
-@dataclass(frozen=True, slots=True)
-class ResourceQuota:
-    """A queue's quota for one quota resource, in quota units (see :mod:`.units`)."""
-
-    nominal: int = 0
-    """Guaranteed to the queue: what it may reclaim from borrowers."""
-    borrowing_limit: int | None = None
-    """How far above ``nominal`` the queue may go using others' unused quota; ``None``: no limit."""
-    lending_limit: int | None = None
-    """How much of its unused ``nominal`` others may use; ``None``: all of it."""
-
-    def __post_init__(self) -> None:
-        if self.nominal < 0 or (self.borrowing_limit or 0) < 0 or (self.lending_limit or 0) < 0:
-            raise ValueError(f"quota amounts must not be negative: {self}")
+ResourceQuota = Limits
+"""A queue's quota for one quota resource, in quota units (see :mod:`.units`): the shared model's
+:class:`~motherboard.api.quota.Limits`, so admission and the webhook read the same three numbers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +93,12 @@ class Workload:
     """``False`` for work that must never be evicted to make room (e.g. a production inference service)."""
     pods: int = 1
     """How many pods the gang has (informational: the request already sums them)."""
+
+    @property
+    def name(self) -> str:
+        """The workload as its owner knows it: ``team-a/pretrain``, not the key ``team-a/pretrain@0`` (the
+        ``@attempt`` suffix is the scheduler's bookkeeping and means nothing in a message)."""
+        return self.key.rsplit("@", 1)[0]
 
     def __str__(self) -> str:
         return self.key

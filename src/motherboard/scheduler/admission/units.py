@@ -138,12 +138,24 @@ def quota_request(
 
 
 def format_amount(resource: str, amount: int) -> str:
-    """A quota amount as users read it: ``8000m`` for devices and CPU, ``16Gi`` for bytes."""
-    if resource in _BYTE_RESOURCES:
+    """A quota amount as its owner wrote it: ``64 GPUs``, ``0.5 GPU``, ``16 CPUs``, ``64Gi memory``.
+
+    ``resource`` is a quota key (``nvidia.com/gpu@pool-a`` reads ``8 GPUs in pool pool-a``). Messages say
+    this rather than quota units (``64000m``), which nobody wrote in a manifest.
+    """
+    name, _, pool = resource.partition("@")
+    where = f" in pool {pool}" if pool else ""
+    if name in _BYTE_RESOURCES:
         for suffix, size in (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
             if amount and amount % size == 0:
-                return f"{amount // size}{suffix}"
-        return str(amount)
-    if resource in _MILLI_RESOURCES:
-        return f"{amount}m"
-    return str(amount)
+                return f"{amount // size}{suffix} {name}{where}"
+        return f"{amount} bytes of {name}{where}"
+    if name in _MILLI_RESOURCES:
+        count = Fraction(amount, MILLI_PER_DEVICE)
+        text = str(count.numerator) if count.denominator == 1 else f"{float(count):.3f}".rstrip("0")
+        if name == RESOURCE_NVIDIA_GPU:
+            return f"{text} GPU{'' if count == 1 or count.denominator != 1 else 's'}{where}"
+        if name == CPU:
+            return f"{text} CPU{'' if count == 1 or count.denominator != 1 else 's'}{where}"
+        return f"{text} {name}{where}"
+    return f"{amount} {name}{where}"

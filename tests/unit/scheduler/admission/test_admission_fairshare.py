@@ -24,7 +24,7 @@ def gpus(name: str, queue: str, count: float, priority: int = 0) -> Workload:
 
 
 def three_teams(weight_c: float = 1.0) -> QuotaTree:
-    """org (20 GPUs to lend, 40 CPUs) ── a, b, c with 2 GPUs and 8 CPUs each."""
+    """org (20 GPUs, 40 CPUs in all) ── a, b, c with 2 GPUs and 8 CPUs each out of it."""
     return QuotaTree(
         [
             make_queue("org").gpus(20).quota("cpu", 40_000).build(),
@@ -39,8 +39,8 @@ def three_teams(weight_c: float = 1.0) -> QuotaTree:
 def test_share_is_the_dominant_borrowed_fraction_over_weight() -> None:
     tree = three_teams(weight_c=2.0)
     tree.assume(make_workload("x").queue("c").gpus(6).units("cpu", 8000 + 32_000).build())
-    # Lendable in org: 20 + 3 x 2 = 26 GPUs, 40 + 3 x 8 = 64 CPUs. c borrows 4 GPUs and 32 CPUs.
-    assert math.isclose(dominant_resource_share(tree, "c"), (32 / 64) / 2.0)
+    # org's nominal covers its children's (counted once): 20 GPUs, 40 CPUs. c borrows 4 GPUs and 32 CPUs.
+    assert math.isclose(dominant_resource_share(tree, "c"), (32 / 40) / 2.0)
     assert dominant_resource_share(tree, "a") == 0.0
     assert dominant_resource_share(tree, "org") == 0.0  # a root borrows from nobody
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from motherboard.api.quota import QueueQuota, overcommitted
 from motherboard.scheduler.admission import (
     Admit,
     Preempt,
@@ -24,28 +25,54 @@ RESOURCES = (GPU, CPU)
 
 
 @st.composite
-def quotas(draw: st.DrawFn, *, root: bool) -> dict[str, ResourceQuota]:
+def limits(draw: st.DrawFn, *, root: bool, floor: int) -> ResourceQuota:
+    # floor: what the children are promised; the webhook refuses a parent's nominal below it.
+    nominal = floor + draw(st.integers(0, 8)) * 500
+    borrowing = None if root else draw(st.one_of(st.none(), st.integers(0, 8).map(lambda x: x * 500)))
+    lending = draw(st.one_of(st.none(), st.integers(0, nominal // 500).map(lambda x: x * 500)))
+    return ResourceQuota(nominal, borrowing, lending)
+
+
+@st.composite
+def quotas(
+    draw: st.DrawFn, *, root: bool, children: tuple[QueueSpec, ...] = (), below: tuple[QueueSpec, ...] = ()
+) -> dict[str, ResourceQuota]:
+    # below: every queue under this one (a child without a quota of a resource passes on its children's).
     out = {}
     for resource in RESOURCES:
-        nominal = draw(st.integers(0, 8)) * 500
-        borrowing = None if root else draw(st.one_of(st.none(), st.integers(0, 8).map(lambda x: x * 500)))
-        lending = draw(st.one_of(st.none(), st.integers(0, 8).map(lambda x: x * 500)))
-        out[resource] = ResourceQuota(nominal, borrowing, lending)
+        if children and draw(st.integers(0, 3)) == 0:
+            continue  # a parent without a quota of the resource: a plain pool of its children's
+        promised = sum(nominal(list(below), c.name, resource) for c in children)
+        out[resource] = draw(limits(root=root, floor=promised))
     return out
+
+
+def nominal(specs: list[QueueSpec], name: str, resource: str) -> int:
+    """The model's nominal, recomputed from the specs (a parent without a quota: its children's sum)."""
+    spec = next(s for s in specs if s.name == name)
+    if resource in spec.quotas:
+        return spec.quotas[resource].nominal
+    return sum(nominal(specs, s.name, resource) for s in specs if s.parent == name)
 
 
 @st.composite
 def trees(draw: st.DrawFn) -> list[QueueSpec]:
-    """A root, optionally a middle level, and 2-5 leaves: two- and three-level hierarchies."""
-    specs = [QueueSpec("root", quotas=draw(quotas(root=True)))]
+    """A root, optionally a middle level, and 2-5 leaves, built bottom-up so that every parent's nominal
+    covers its children's (the webhook's rule): two- and three-level hierarchies."""
     middles = ["root"] if draw(st.booleans()) else [f"mid{i}" for i in range(draw(st.integers(1, 2)))]
+    leaves_ = [
+        QueueSpec(f"leaf{i}", parent=draw(st.sampled_from(middles)), quotas=draw(quotas(root=False)))
+        for i in range(draw(st.integers(2, 5)))
+    ]
+    specs: list[QueueSpec] = list(leaves_)
     for name in middles:
         if name != "root":
-            specs.append(QueueSpec(name, parent="root", quotas=draw(quotas(root=False))))
-    for i in range(draw(st.integers(2, 5))):
-        parent = draw(st.sampled_from(middles))
-        specs.append(QueueSpec(f"leaf{i}", parent=parent, quotas=draw(quotas(root=False))))
-    return specs
+            mine = tuple(s for s in specs if s.parent == name)
+            specs.append(
+                QueueSpec(name, parent="root", quotas=draw(quotas(root=False, children=mine, below=mine)))
+            )
+    top = tuple(s for s in specs if s.parent == "root")
+    return [QueueSpec("root", quotas=draw(quotas(root=True, children=top, below=tuple(specs)))), *specs]
 
 
 @dataclass
@@ -86,38 +113,40 @@ def subtree_names(specs: list[QueueSpec], name: str) -> set[str]:
 
 
 def check_usage_bookkeeping(specs: list[QueueSpec], tree: QuotaTree) -> None:
-    # Incremental usage equals usage recomputed from scratch: admitted work for a leaf, and for a parent
-    # what its children use beyond their guaranteed part. Drift here would silently leak quota.
+    # Incremental usage equals usage recomputed from scratch: a queue uses what its subtree's admitted
+    # workloads hold. Drift here would silently leak quota.
     for spec in specs:
-        children = [s.name for s in specs if s.parent == spec.name]
+        inside = subtree_names(specs, spec.name)
         for r in RESOURCES:
-            if children:
-                expected = sum(max(0, tree.usage(c).get_amount(r) - tree.guaranteed(c, r)) for c in children)
-            else:
-                expected = sum(a.workload.request.get_amount(r) for a in tree.admitted(spec.name))
+            expected = sum(
+                a.workload.request.get_amount(r) for a in tree.admitted() if a.workload.queue in inside
+            )
             assert tree.usage(spec.name).get_amount(r) == expected, (spec.name, r)
+
+
+def committed(specs: list[QueueSpec], tree: QuotaTree, name: str, r: str) -> int:
+    """Usage with every unused guarantee held back, recomputed from scratch (docs/quota.md)."""
+    children = [s for s in specs if s.parent == name]
+    if not children:
+        return tree.usage(name).get_amount(r)
+    return sum(max(committed(specs, tree, c.name, r), c.quota(r).guaranteed) for c in children)
 
 
 def check_invariants(specs: list[QueueSpec], tree: QuotaTree) -> None:
     check_usage_bookkeeping(specs, tree)
-    leaf_usage = {s.name: tree.usage(s.name) for s in leaves(specs)}
     for r in RESOURCES:
-        total_nominal = sum(s.quota(r).nominal for s in specs)
-        # Nothing is created: the tree never admits more than all quota together.
-        assert sum(u.get_amount(r) for u in leaf_usage.values()) <= total_nominal
         for spec in specs:
-            inside = subtree_names(specs, spec.name)
-            used = sum(u.get_amount(r) for q, u in leaf_usage.items() if q in inside)
-            own = sum(s.quota(r).nominal for s in specs if s.name in inside)
-            borrowing = spec.quota(r).borrowing_limit
-            # Usage never exceeds nominal + borrowing limit, for a team and for a whole department.
+            used = tree.usage(spec.name).get_amount(r)
+            own = nominal(specs, spec.name, r)
+            borrowing = (
+                0 if spec.parent is None else spec.quota(r).borrowing_limit if r in spec.quotas else None
+            )
+            # No queue ever exceeds nominal + borrowing limit, a team or a whole department, and a root
+            # (nobody to borrow from) never exceeds its own nominal: a parent's nominal is counted once.
             if borrowing is not None:
-                assert used <= own + borrowing, (spec.name, r)
-            # A lending limit is respected: what the queue keeps back is never used by anyone else.
-            lending = spec.quota(r).lending_limit
-            if lending is not None and spec.name in leaf_usage:
-                others = sum(u.get_amount(r) for q, u in leaf_usage.items() if q != spec.name)
-                assert others <= total_nominal - max(0, spec.quota(r).nominal - lending), (spec.name, r)
+                assert used <= own + borrowing, (spec.name, r, used, own, borrowing)
+                # Guarantees held back count too: nobody else ever uses a lender's guaranteed part.
+                assert committed(specs, tree, spec.name, r) <= own + borrowing, (spec.name, r)
 
 
 def check_minimal(tree: QuotaTree, workload: Workload, decision: Preempt) -> None:
@@ -137,6 +166,8 @@ def check_minimal(tree: QuotaTree, workload: Workload, decision: Preempt) -> Non
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(specs=trees(), stream=events)
 def test_quota_invariants_hold_under_any_workload_stream(specs: list[QueueSpec], stream: list[Event]) -> None:
+    # The generated trees are exactly those the webhook accepts (the rule is the model's own function).
+    assert not overcommitted(QueueQuota(s.name, s.parent, s.quotas) for s in specs)
     tree = QuotaTree(specs)
     names = [s.name for s in leaves(specs)]
     for n, event in enumerate(stream):
@@ -160,6 +191,37 @@ def test_quota_invariants_hold_under_any_workload_stream(specs: list[QueueSpec],
         if isinstance(decision, Admit):
             tree.assume(workload, now=float(n))
         check_invariants(specs, tree)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(specs=trees(), stream=events, pick=st.integers(0, 4))
+def test_reclaim_restores_a_lenders_guarantee(specs: list[QueueSpec], stream: list[Event], pick: int) -> None:
+    """Whatever others borrowed, a queue below its nominal gets up to its nominal back: the request is
+    admitted at once or after evicting borrowers' work (every workload preemptible)."""
+    tree = QuotaTree(specs)
+    names = [s.name for s in leaves(specs)]
+    for n, event in enumerate(stream):
+        if event.arrive:
+            queue = names[event.queue_index % len(names)]
+            workload = make_workload(f"w{n}").queue(queue).units(GPU, event.gpus).created(float(n)).build()
+            if isinstance(decide(tree, workload), Admit):
+                tree.assume(workload, now=float(n))
+    lender = names[pick % len(names)]
+    owed = nominal(specs, lender, GPU) - tree.usage(lender).get_amount(GPU)
+    if owed <= 0:
+        return
+    claim = make_workload("claim").queue(lender).units(GPU, owed).created(1e9).build()
+    decision = decide(tree, claim)
+    assert isinstance(decision, Admit | Preempt), decision
+    if isinstance(decision, Preempt):
+        assert all(v.workload.queue != lender for v in decision.victims), (
+            "equal priority: only borrowers lose"
+        )
+        for victim in decision.victims:
+            tree.forget(victim.workload.key)
+        assert isinstance(decide(tree, claim), Admit)
+    tree.assume(claim)
+    check_invariants(specs, tree)
 
 
 def test_builders_make_the_specs_the_properties_use() -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from motherboard.scheduler.admission import (
     Admit,
+    Preempt,
     QueueConfigError,
     QueueSpec,
     QuotaTree,
@@ -60,8 +61,8 @@ CASES = [
         gpus("w", "team-a", 11),
         admitted=False,
         reason=WaitReason.EXCEEDS_LIMIT,
-        message="queue team-a can never admit default/w: needs 11000m of nvidia.com/gpu, "
-        "more than nominal 8000m + borrowing 2000m",
+        message="default/w can never run in queue team-a: it needs 11 GPUs, and the most the queue can ever "
+        "hold is 10 GPUs (its nominal 8 GPUs + borrowing limit 2 GPUs)",
     ),
     Case(
         "lending limit caps what siblings borrow",
@@ -85,8 +86,8 @@ CASES = [
         gpus("w", "team-a", 8),
         admitted=False,
         reason=WaitReason.OVER_QUOTA,
-        message="queue team-a over quota for nvidia.com/gpu: needs 8000m, "
-        "4000m free of nominal 8000m + borrowing 4000m",
+        message="queue team-a has 4 GPUs free, default/w needs 8 GPUs: its parent queue org uses 8 GPUs of "
+        "its nominal 12 GPUs",
     ),
     Case(
         "unknown queue",
@@ -138,11 +139,11 @@ def test_admission_scenarios(case: Case) -> None:
 
 
 def three_levels() -> QuotaTree:
-    """company ── research (borrowing 2) ── {vision 4, nlp 4}; company ── prod 8."""
+    """company 16 ── research (nominal 8, borrowing 2) ── {vision 4, nlp 4}; company ── prod 8."""
     return QuotaTree(
         [
-            make_queue("company").build(),
-            make_queue("research").parent("company").gpus(0, borrowing=2).build(),
+            make_queue("company").gpus(16).build(),
+            make_queue("research").parent("company").gpus(8, borrowing=2).build(),
             make_queue("vision").parent("research").gpus(4).build(),
             make_queue("nlp").parent("research").gpus(4).build(),
             make_queue("prod").parent("company").gpus(8).build(),
@@ -166,6 +167,40 @@ def test_usage_of_a_team_counts_against_its_department() -> None:
     tree.assume(gpus("n", "nlp", 3))  # research now uses 10: borrows 2 from prod
     assert tree.available("prod", "nvidia.com/gpu") == 6000
     assert tree.available("vision", "nvidia.com/gpu") == 0
+
+
+def test_a_parent_nominal_is_counted_once() -> None:
+    # Issue 14: a parent of 16 GPUs with two children of 8 ran 20 and then 32 GPUs (its nominal was added
+    # on top of its children's). Its nominal covers theirs: together they never exceed 16.
+    tree = QuotaTree(
+        [
+            make_queue("org").gpus(16).build(),
+            make_queue("a").parent("org").gpus(8).build(),
+            make_queue("b").parent("org").gpus(8).build(),
+        ]
+    )
+    assert tree.capacity("a", "nvidia.com/gpu") == 16_000
+    tree.assume(gpus("a1", "a", 12))
+    assert tree.available("b", "nvidia.com/gpu") == 4000
+    assert isinstance(decide(tree, gpus("b1", "b", 5)), Wait | Preempt)
+    tree.assume(gpus("b1", "b", 4))
+    assert tree.usage("org").get_amount("nvidia.com/gpu") == 16_000
+    assert tree.available("a", "nvidia.com/gpu") == 0 and tree.available("b", "nvidia.com/gpu") == 0
+
+
+def test_a_borrower_below_a_parent_of_its_own_limit_can_be_reclaimed_from() -> None:
+    # With the parent counted twice, a borrower never looked like one and reclaim never triggered.
+    tree = QuotaTree(
+        [
+            make_queue("org").gpus(16).build(),
+            make_queue("a").parent("org").gpus(8, borrowing=8).build(),
+            make_queue("b").parent("org").gpus(8).build(),
+        ]
+    )
+    tree.assume(gpus("a-big", "a", 16))
+    decision = decide(tree, gpus("b-own", "b", 8))
+    assert isinstance(decision, Preempt)
+    assert [v.workload.key for v in decision.victims] == ["default/a-big"]
 
 
 def test_forget_returns_quota_exactly() -> None:

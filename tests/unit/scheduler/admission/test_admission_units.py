@@ -88,9 +88,15 @@ def test_a_gang_request_is_the_sum_of_its_pods() -> None:
 
 
 def test_amounts_print_in_the_units_users_read() -> None:
-    assert format_amount(GPU, 8000) == "8000m"
-    assert format_amount("memory", 16 * 2**30) == "16Gi"
-    assert format_amount("example.com/widget", 3) == "3"
+    # In the units a person wrote (issue 14: messages said 64000m), with a per-pool key's pool named.
+    assert format_amount(GPU, 8000) == "8 GPUs"
+    assert format_amount(GPU, 1000) == "1 GPU"
+    assert format_amount(GPU, 250) == "0.25 GPU"
+    assert format_amount(f"{GPU}@a100-mig", 142) == "0.142 GPU in pool a100-mig"
+    assert format_amount("cpu", 1500) == "1.5 CPU"
+    assert format_amount("cpu", 64_000) == "64 CPUs"
+    assert format_amount("memory", 16 * 2**30) == "16Gi memory"
+    assert format_amount("example.com/widget", 3) == "3 example.com/widget"
 
 
 def test_resources_arithmetic_treats_missing_as_zero() -> None:

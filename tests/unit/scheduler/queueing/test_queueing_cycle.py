@@ -38,7 +38,7 @@ def test_a_high_priority_job_preempts_then_is_admitted_next_cycle() -> None:
 def test_fair_share_decides_which_queue_gets_the_last_borrowable_gpus() -> None:
     tree = QuotaTree(
         [
-            make_queue("org").gpus(2).build(),
+            make_queue("org").gpus(6).build(),  # a's 2 + b's 2 + 2 spare
             make_queue("a").parent("org").gpus(2).build(),
             make_queue("b").parent("org").gpus(2).build(),
         ]
