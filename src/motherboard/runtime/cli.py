@@ -1,0 +1,71 @@
+"""``motherboard runtime``: the inference server on the Open Inference Protocol (KServe v2 / Triton)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Serve compiled models over the Open Inference Protocol (REST and gRPC).")
+
+
+@app.command()
+def serve(
+    repository: Annotated[Path, typer.Option("--repository", help="Model repository (Triton's layout).")],
+    http_port: Annotated[
+        int, typer.Option("--http-port", help="REST port (0: any free port, -1: off).")
+    ] = 8000,
+    grpc_port: Annotated[
+        int, typer.Option("--grpc-port", help="gRPC port (0: any free port, -1: off).")
+    ] = 8001,
+    metrics_port: Annotated[
+        int, typer.Option("--metrics-port", help="Prometheus /metrics port (0: any free port, -1: off).")
+    ] = 8002,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "0.0.0.0",
+    target: Annotated[
+        str | None, typer.Option("--target", help="Hardware target of the artifacts (default: this CPU).")
+    ] = None,
+    threads: Annotated[
+        int, typer.Option("--threads", help="Backend threads per instance (0: cores / instances).")
+    ] = 0,
+    max_body_mib: Annotated[int, typer.Option("--max-body-mib", help="Largest request body accepted.")] = 64,
+    drain_timeout: Annotated[
+        float, typer.Option("--drain-timeout", help="Seconds to finish held requests after SIGTERM.")
+    ] = 30.0,
+    device: Annotated[
+        str, typer.Option("--device", envvar="MOTHERBOARD_DEVICE", help="Device given to this process.")
+    ] = "cpu",
+    device_slice: Annotated[
+        str, typer.Option("--device-slice", envvar="MOTHERBOARD_DEVICE_SLICE", help="Slice of the device.")
+    ] = "",
+) -> None:
+    """Serve every model in the repository until SIGTERM, then drain in-flight requests and exit."""
+    import asyncio
+
+    from motherboard.runtime.server import ServeOptions
+    from motherboard.runtime.server import serve as run_server
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not repository.is_dir():
+        typer.echo(f"error: --repository {repository}: no such folder", err=True)
+        raise typer.Exit(2)
+    options = ServeOptions(
+        repository=repository,
+        host=host,
+        http_port=http_port,
+        grpc_port=grpc_port,
+        metrics_port=metrics_port,
+        target=target,
+        threads=threads,
+        max_body_bytes=max_body_mib << 20,
+        drain_timeout=drain_timeout,
+        device=device,
+        device_slice=device_slice,
+    )
+    try:
+        asyncio.run(run_server(options))
+    except OSError as exc:  # a port in use, typically
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
