@@ -9,12 +9,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml 2>/dev/null | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: help install crds verify lint format typecheck imports unit integration e2e test cluster cluster-bench cluster-down demo bench clean
+.PHONY: help install system-packages crds verify lint format typecheck imports unit integration e2e test cluster cluster-bench cluster-down demo bench clean
 
 help: ## List every target with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
-install: $(STAMP) ## Create .venv and install motherboard with its dev tools (once per pyproject change)
+install: system-packages $(STAMP) ## Create .venv and install motherboard with its dev tools (once per pyproject change)
+
+system-packages: ## Install the missing Debian packages of hack/apt-packages.txt (lld, qemu-user, aarch64 g++)
+	@bash hack/install-system-packages.sh
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

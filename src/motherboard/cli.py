@@ -97,6 +97,7 @@ def _mount_components() -> None:
     # Each component owns its sub-command; importing them here keeps one `motherboard` entry point.
     from motherboard.demo.cli import demo
     from motherboard.devcluster.cli import app as dev_cluster_app
+    from motherboard.models.cli import app as model_app
     from motherboard.deviceplugin.cli import app as device_plugin_app
     from motherboard.operator.cli import app as operator_app
     from motherboard.quota.cli import explain_app, queue_app
@@ -110,6 +111,7 @@ def _mount_components() -> None:
     app.add_typer(queue_app, name="queue")
     app.add_typer(explain_app, name="explain")
     app.add_typer(simulate_app, name="simulate")
+    app.add_typer(model_app, name="model")
     app.command("demo")(demo)
 
 

@@ -24,7 +24,7 @@ def test_crds_prints_every_crd_as_yaml() -> None:
     result = runner.invoke(app, ["crds"])
     assert result.exit_code == 0
     kinds = [doc["spec"]["names"]["kind"] for doc in yaml.safe_load_all(result.output)]
-    assert kinds == ["AIJob", "DevicePool", "Queue"]
+    assert kinds == ["AIJob", "DevicePool", "Queue", "Model"]
 
 
 def test_validate_accepts_the_examples() -> None:

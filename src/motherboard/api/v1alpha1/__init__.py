@@ -1,4 +1,4 @@
-"""Version ``v1alpha1`` of the ``motherboard.io`` API: AIJob, DevicePool and Queue."""
+"""Version ``v1alpha1`` of the ``motherboard.io`` API: AIJob, DevicePool, Queue and Model."""
 
 from motherboard.api.base import Resource
 from motherboard.api.v1alpha1.aijob import (
@@ -24,9 +24,23 @@ from motherboard.api.v1alpha1.devicepool import (
     Isolation,
     PoolSharing,
 )
+from motherboard.api.v1alpha1.model import (
+    ArtifactStatus,
+    CompileBackend,
+    CompilePreferences,
+    Model,
+    ModelConditionType,
+    ModelFormat,
+    ModelSource,
+    ModelSpec,
+    ModelStatus,
+    ModelVersion,
+    ModelVersionStatus,
+    TensorOverride,
+)
 from motherboard.api.v1alpha1.queue import Queue, QueueSpec, QueueStatus, ResourceQuota, find_parent_cycle
 
-KINDS: tuple[type[Resource], ...] = (AIJob, DevicePool, Queue)
+KINDS: tuple[type[Resource], ...] = (AIJob, DevicePool, Queue, Model)
 """Every kind of this version, in the order their CRDs are generated."""
 
 __all__ = [
@@ -34,6 +48,9 @@ __all__ = [
     "AIJob",
     "AIJobSpec",
     "AIJobStatus",
+    "ArtifactStatus",
+    "CompileBackend",
+    "CompilePreferences",
     "ConditionType",
     "DevicePool",
     "DevicePoolSpec",
@@ -45,6 +62,14 @@ __all__ = [
     "Isolation",
     "JobPhase",
     "JobType",
+    "Model",
+    "ModelConditionType",
+    "ModelFormat",
+    "ModelSource",
+    "ModelSpec",
+    "ModelStatus",
+    "ModelVersion",
+    "ModelVersionStatus",
     "Placement",
     "PoolSharing",
     "Queue",
@@ -55,6 +80,7 @@ __all__ = [
     "SharingMode",
     "SiteKind",
     "TaskSpec",
+    "TensorOverride",
     "TopologyLevel",
     "Vendor",
     "find_parent_cycle",

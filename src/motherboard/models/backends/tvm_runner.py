@@ -58,6 +58,9 @@ class TvmRunner:
         self.target = target.name
         self.manifest: Manifest | None = manifest
         self._inputs, self._outputs = manifest.inputs, manifest.outputs
+        # An artifact built for a fixed batch (the importer could not keep it symbolic) runs a batch
+        # sample by sample; the manifest still declares the model's dynamic batch.
+        self._static_batch = int(manifest.extra.get("staticBatch", 0))
 
     @property
     def inputs(self) -> tuple[TensorSpec, ...]:
@@ -74,6 +77,17 @@ class TvmRunner:
         return self._runtime.tensor(array, self._device)
 
     def run(self, feeds: Mapping[str, np.ndarray[Any, Any]]) -> dict[str, np.ndarray[Any, Any]]:
+        if self._static_batch:
+            return self._run_per_sample(feeds)
+        return self._run(feeds)
+
+    def _run_per_sample(self, feeds: Mapping[str, np.ndarray[Any, Any]]) -> dict[str, np.ndarray[Any, Any]]:
+        size = self._static_batch
+        total = next(iter(feeds.values())).shape[0] if feeds else 0
+        parts = [self._run({k: v[i : i + size] for k, v in feeds.items()}) for i in range(0, total, size)]
+        return {spec.name: np.concatenate([p[spec.name] for p in parts]) for spec in self._outputs}
+
+    def _run(self, feeds: Mapping[str, np.ndarray[Any, Any]]) -> dict[str, np.ndarray[Any, Any]]:
         args = [self._tensor(feeds[spec.name]) for spec in self._inputs]
         with self._lock:
             result = self._main(*args)
