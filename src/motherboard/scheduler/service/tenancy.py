@@ -8,11 +8,11 @@ cluster without Queues still schedules). A label naming a Queue that does not ex
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from typing import Any
 
 from pydantic import ValidationError
 
+from motherboard.api.quota import QueueQuota, overcommitted
 from motherboard.api.v1alpha1.devicepool import DevicePool, DevicePoolSpec
 from motherboard.api.v1alpha1.queue import Queue
 from motherboard.scheduler.admission import QueueConfigError, QueueSpec, QuotaTree, queue_spec_from_api
@@ -29,6 +29,9 @@ class Tenancy:
         self.queues: dict[str, Queue] = {}
         self.pools: dict[str, DevicePoolSpec] = {}
         self._by_namespace: dict[str, str] = {}
+        self._tree: QuotaTree | None = None
+        self._reported: dict[str, str] = {}
+        """Problems already logged, so a cycle logs only what changed."""
 
     def upsert_queue(self, obj: Obj) -> None:
         try:
@@ -59,24 +62,45 @@ class Tenancy:
         return self._by_namespace.get(namespace, NO_QUEUE)
 
     def tree(self) -> QuotaTree:
-        """A fresh quota tree of every queue that converts; a broken queue is left out (and logged)."""
+        """A fresh quota tree of every queue that converts and has its ancestors: a queue with a bad quota,
+        a missing parent or a parent cycle is left out with its subtree (:attr:`QuotaTree.inactive`), and
+        the other trees admit as before. Problems are logged by :meth:`report`, not here: during the initial
+        list a child often arrives before its parent, and that is no problem worth a warning."""
         specs: list[QueueSpec] = []
+        broken: dict[str, str] = {}
         for queue in self.queues.values():
             try:
                 specs.append(queue_spec_from_api(queue))
             except QueueConfigError as exc:
-                log.warning("queue %s left out of admission: %s", queue.metadata.name, exc)
-        return _tree(specs)
+                broken[queue.metadata.name] = str(exc)
+        tree = QuotaTree.tolerant(specs)
+        for name, reason in broken.items():
+            # A queue whose quota does not convert is out, and so is its subtree (it has no parent now).
+            tree.inactive[name] = reason
+        self._tree = tree
+        return tree
+
+    def report(self) -> None:
+        """Log each queue that leaves admission (and each that comes back) once, as the tree now stands.
+
+        Called before a cycle, so the initial list has been applied as a whole: a parent listed after its
+        child is no warning.
+        """
+        tree = self._tree
+        if tree is None:
+            return
+        problems = {name: f"queue {name} left out of admission: {why}" for name, why in tree.inactive.items()}
+        for found in overcommitted(QueueQuota(n, tree.parent(n), tree.spec(n).quotas) for n in tree.queues()):
+            problems[f"{found.parent}/{found.resource}"] = (
+                f"queue {found.parent}: its children are promised more {found.resource} than its nominal "
+                f"({found.promised} > {found.nominal} quota units); not every child can have its nominal at once"
+            )
+        for key, message in problems.items():
+            if self._reported.get(key) != message:
+                log.warning("%s", message)
+        for key in self._reported.keys() - problems.keys():
+            log.info("queue problem resolved: %s", self._reported[key])
+        self._reported = problems
 
     def _index(self) -> None:
         self._by_namespace = {ns: q.metadata.name for q in self.queues.values() for ns in q.spec.namespaces}
-
-
-def _tree(specs: Iterable[QueueSpec]) -> QuotaTree:
-    specs = list(specs)
-    try:
-        return QuotaTree(specs)
-    except QueueConfigError as exc:
-        # An unknown parent or a cycle: admit through the queues that form a tree, drop the rest.
-        log.warning("queue tree invalid (%s); keeping root queues only", exc)
-        return QuotaTree([s for s in specs if s.parent is None])

@@ -110,6 +110,7 @@ class World:
         watches and bindings meanwhile; the cycle uses the old placer until the new one is built.
         """
         self.apply_node_changes()
+        self.tenancy.report()  # queue problems as the tree stands now, not per event of the initial list
         update = self.placer_update
         if update is not None and update.done():
             self.placer_update = None
