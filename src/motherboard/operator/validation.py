@@ -175,8 +175,13 @@ def check_queue(queue: Queue, cluster: Cluster) -> list[str]:
     cycle = find_parent_cycle({**{n: q.spec.parent for n, q in others.items()}, name: parent})
     if cycle and name in cycle:
         problems.append(f"spec.parent: makes a cycle {' -> '.join(cycle)}")
+    ancestors = {name}
+    walk = parent
+    while walk is not None and walk in others and walk not in ancestors:
+        ancestors.add(walk)
+        walk = others[walk].spec.parent
     for found in overcommitted(queue_quota(q) for q in [*others.values(), queue]):
-        if found.parent not in (name, parent):
+        if found.parent not in ancestors:
             continue  # an older problem elsewhere in the tree is not this write's fault
         label = "this queue" if found.parent == name else f"queue {found.parent!r}"
         resource = found.resource.partition("@")[0]
@@ -188,7 +193,9 @@ def check_queue(queue: Queue, cluster: Cluster) -> list[str]:
     return problems
 
 
-def check_queue_delete(name: str, cluster: Cluster, jobs: Iterable[tuple[str, str, str | None]]) -> list[str]:
+def check_queue_delete(
+    name: str, cluster: Cluster, jobs: Iterable[tuple[str, str | None, str | None]]
+) -> list[str]:
     """Why Queue ``name`` may not be deleted now: it has child queues, or admitted jobs hold its quota.
 
     ``jobs`` is ``(namespace/name, queue, phase)`` per AIJob. Deleting a parent would leave its children

@@ -21,7 +21,14 @@ from motherboard.api.v1alpha1 import AIJob, Queue
 from motherboard.operator import metrics
 from motherboard.operator.handlers import registry, state
 from motherboard.operator.store import Store
-from motherboard.operator.validation import Cluster, NodeDevices, check_aijob, check_queue, default_queue
+from motherboard.operator.validation import (
+    Cluster,
+    NodeDevices,
+    check_aijob,
+    check_queue,
+    check_queue_delete,
+    default_queue,
+)
 
 READY_WAIT_SECONDS = 10.0
 
@@ -142,3 +149,24 @@ async def validate_queue(*, body: kopf.Body, old: kopf.Body | None = None, **kwa
     operation = str(kwargs.get("operation", ""))
     before = old if operation == "UPDATE" else None
     _timed("Queue", operation, lambda: _new_problems(Queue, body, before, check_queue, cluster))
+
+
+@kopf.on.validate(
+    GROUP,
+    VERSION,
+    "queues",
+    id="validate-queue-delete",
+    operations=["DELETE"],
+    persistent=True,
+    registry=registry,
+)
+async def validate_queue_delete(*, name: str | None, **kwargs: Any) -> None:
+    # Deleting a parent switched its whole subtree off, and deleting a queue under running jobs left their
+    # quota charged nowhere: both are refused, with what to do first.
+    cluster = await _cluster()
+    store: Store = state["store"]
+    jobs = [
+        (f"{ns}/{job}", (obj.get("spec") or {}).get("queue"), (obj.get("status") or {}).get("phase"))
+        for (ns, job), obj in store.jobs.items()
+    ]
+    _timed("Queue", "DELETE", lambda: check_queue_delete(name or "", cluster, jobs))

@@ -9,7 +9,14 @@ import pytest
 from motherboard.api.manifests import parse_object
 from motherboard.api.v1alpha1 import AIJob, DevicePoolSpec, Queue
 from motherboard.devices.model import Device, NodeInventory, Partition, Vendor
-from motherboard.operator.validation import Cluster, NodeDevices, check_aijob, check_queue, default_queue
+from motherboard.operator.validation import (
+    Cluster,
+    NodeDevices,
+    check_aijob,
+    check_queue,
+    check_queue_delete,
+    default_queue,
+)
 from tests.unit.api.builders import aijob, queue, task
 
 
@@ -175,3 +182,33 @@ def test_children_may_not_be_promised_more_than_the_parent_owns() -> None:
         )
         == []
     )
+
+
+def test_a_parent_without_a_quota_of_a_resource_pools_its_childrens_and_its_own_parent_checks_that() -> None:
+    # The rule is the shared model's: "mid" sets no GPU quota, so it promises its children's 12 upwards.
+    gpus = [{"resource": "nvidia.com/gpu", "nominal": 8}]
+    tree = {
+        "top": q("top", parent=None, namespaces=[], quotas=[{"resource": "nvidia.com/gpu", "nominal": 10}]),
+        "mid": q("mid", parent="top", namespaces=[], quotas=[{"resource": "cpu", "nominal": 64}]),
+        "left": q("left", parent="mid", quotas=[{"resource": "nvidia.com/gpu", "nominal": 4}]),
+    }
+    problems = check_queue(q("right", parent="mid", quotas=gpus), cluster(queues=tree))
+    assert problems == [
+        "spec.quotas: children of queue 'top' are promised 12 nvidia.com/gpu in total, more than its nominal "
+        "10: a parent's nominal is what its whole subtree may use, so raise the parent's quota or lower a "
+        "child's"
+    ]
+
+
+def test_deleting_a_queue_with_children_or_admitted_jobs_is_refused_and_says_what_to_do() -> None:
+    queues = {"org": q("org", parent=None, namespaces=[]), "research": q(parent="org")}
+    jobs = [("research/train", "research", "Running"), ("research/later", "research", "Queued")]
+    assert check_queue_delete("org", cluster(queues=queues), []) == [
+        "queue 'org' is the parent of research: delete or re-parent its children first"
+    ]
+    assert check_queue_delete("research", cluster(queues=queues), jobs) == [
+        "queue 'research' has 1 admitted job(s) holding its quota (research/train): wait for them to finish, "
+        "or delete or suspend them first"
+    ]
+    # Pending jobs do not block a delete: they wait, and say that the queue is gone.
+    assert check_queue_delete("research", cluster(queues=queues), jobs[1:]) == []
