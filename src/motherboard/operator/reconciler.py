@@ -29,6 +29,7 @@ from motherboard.api.v1alpha1 import AIJob, DevicePoolSpec, JobPhase
 from motherboard.kube.client import MERGE_PATCH, ApiError, Kube, ignore, path_for
 from motherboard.operator import metrics
 from motherboard.operator.lifecycle import Event, Plan, plan
+from motherboard.operator.names import name_problems
 from motherboard.operator.observed import ObservedPod
 from motherboard.operator.render import render_services
 
@@ -120,6 +121,10 @@ class Reconciler:
             job = AIJob.model_validate(body)
         except ValidationError as exc:
             await self._reject(key, body, explain(exc))
+            return
+        names = name_problems(job)  # admitted without the webhook: its pods would be refused forever
+        if names:
+            await self._reject(key, body, "\n".join(names))
             return
         pods = list(self._pods(key))
         result = plan(job, uid, pods, datetime.now(UTC), self._pools())

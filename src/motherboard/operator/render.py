@@ -35,6 +35,7 @@ from motherboard.api.constants import (
 )
 from motherboard.api.resources import device_resources
 from motherboard.api.v1alpha1 import AIJob, DevicePoolSpec, Framework, JobType, SiteKind, TaskSpec
+from motherboard.operator.names import fit, has_headless_service
 
 PYTORCH_MASTER_PORT = 23456
 RAY_GCS_PORT = 6379
@@ -54,6 +55,10 @@ class PodSlot:
 
     def pod_name(self, job: str) -> str:
         return f"{job}-{self.task.name}-{self.index}"
+
+    def hostname(self, job: str) -> str:
+        """The pod's hostname: its name, cut with a hash suffix where it is longer than a DNS label."""
+        return fit(self.pod_name(job))
 
 
 def slots(job: AIJob) -> list[PodSlot]:
@@ -91,7 +96,7 @@ def owner_reference(job: AIJob, uid: str) -> Obj:
 
 
 def headless_service_name(job: AIJob) -> str:
-    return job.metadata.name
+    return job.metadata.name  # admission keeps it a valid Service name (:func:`.names.name_problems`)
 
 
 def render_pod(
@@ -136,8 +141,8 @@ def render_pod(
     spec.setdefault("restartPolicy", "Always" if job.spec.type is JobType.INFERENCE else "Never")
     if job.spec.priority_class_name:
         spec["priorityClassName"] = job.spec.priority_class_name
-    if job.spec.framework is not Framework.GENERIC or job.spec.type is JobType.TRAINING:
-        spec["hostname"] = slot.pod_name(name)
+    if has_headless_service(job):
+        spec["hostname"] = slot.hostname(name)
         spec["subdomain"] = headless_service_name(job)
     return {
         "apiVersion": "v1",
@@ -207,7 +212,7 @@ def _env(job: AIJob, slot: PodSlot) -> list[Obj]:
     if job.spec.framework is Framework.PYTORCH:
         first = slots(job)[0]
         env += [
-            {"name": "MASTER_ADDR", "value": f"{first.pod_name(name)}.{headless_service_name(job)}"},
+            {"name": "MASTER_ADDR", "value": f"{first.hostname(name)}.{headless_service_name(job)}"},
             {"name": "MASTER_PORT", "value": str(PYTORCH_MASTER_PORT)},
             {"name": "PET_NNODES", "value": str(job.spec.total_replicas)},
             {"name": "PET_NODE_RANK", "value": str(slot.rank)},
@@ -218,7 +223,7 @@ def _env(job: AIJob, slot: PodSlot) -> list[Obj]:
 
 
 def ray_head_service(job: AIJob) -> str:
-    return f"{job.metadata.name}-head"
+    return fit(f"{job.metadata.name}-head")
 
 
 def _wire_framework(job: AIJob, slot: PodSlot, spec: Obj) -> None:
@@ -260,7 +265,7 @@ def render_services(job: AIJob, uid: str) -> list[Obj]:
             "spec": spec,
         }
 
-    if job.spec.framework is not Framework.GENERIC or job.spec.type is JobType.TRAINING:
+    if has_headless_service(job):
         services.append(
             service(
                 headless_service_name(job),
@@ -291,6 +296,6 @@ def render_services(job: AIJob, uid: str) -> list[Obj]:
         ]
         if ports:
             services.append(
-                service(f"{name}-serve" if services else name, {"selector": selector, "ports": ports})
+                service(fit(f"{name}-serve") if services else name, {"selector": selector, "ports": ports})
             )
     return services

@@ -20,6 +20,7 @@ from motherboard.api.manifests import explain
 from motherboard.api.v1alpha1 import AIJob, Queue
 from motherboard.operator import metrics
 from motherboard.operator.handlers import registry, state
+from motherboard.operator.names import name_problems
 from motherboard.operator.store import Store
 from motherboard.operator.validation import (
     Cluster,
@@ -132,7 +133,12 @@ async def validate_aijob(*, body: kopf.Body, old: kopf.Body | None = None, **kwa
     cluster = await _cluster()
     operation = str(kwargs.get("operation", ""))
     before = old if operation == "UPDATE" else None
-    _timed("AIJob", operation, lambda: _new_problems(AIJob, body, before, check_aijob, cluster))
+    _timed("AIJob", operation, lambda: _new_problems(AIJob, body, before, _check_aijob, cluster))
+
+
+def _check_aijob(job: AIJob, cluster: Cluster) -> list[str]:
+    # The name rules first: they are what the pods and Service would be refused for later (422 forever).
+    return [*name_problems(job), *check_aijob(job, cluster)]
 
 
 @kopf.on.validate(

@@ -106,6 +106,13 @@ class JobObjects:
     events: list[Obj]
 
 
+LABEL_VALUE_MAX = 63
+
+
+async def _nothing() -> list[Obj]:
+    return []
+
+
 async def job_objects(kube: Kube, namespace: str, name: str) -> JobObjects:
     try:
         job = await kube.get(path_for(GROUP, VERSION, "aijobs", namespace, name))
@@ -113,8 +120,13 @@ async def job_objects(kube: Kube, namespace: str, name: str) -> JobObjects:
         if exc.status == 404:
             raise NotFound(f"AIJob {namespace}/{name} does not exist") from exc
         raise
+    # A name longer than a label value cannot be in a selector (the API server answers 400): such a job
+    # has no pods anyway (admission refuses it now; before, its pods were refused), so only its events.
+    selected = len(name) <= LABEL_VALUE_MAX
     pods, events = await asyncio.gather(
-        _items(kube, path_for("", "v1", "pods", namespace), labelSelector=f"{LABEL_JOB_NAME}={name}"),
+        _items(kube, path_for("", "v1", "pods", namespace), labelSelector=f"{LABEL_JOB_NAME}={name}")
+        if selected
+        else _nothing(),
         _items(kube, path_for("", "v1", "events", namespace)),
     )
     pod_names = {p["metadata"]["name"] for p in pods}

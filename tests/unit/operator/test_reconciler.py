@@ -84,3 +84,27 @@ def test_pods_deleted_but_still_seen_alive_are_not_deleted_again_unless_a_new_at
     asyncio.run(run())
     deletes = [name for kind, name in kube.calls if kind == "delete"]
     assert deletes == ["job-worker-0", "job-worker-1", "job-worker-0"]
+
+
+def test_a_job_whose_name_its_pods_would_be_refused_for_fails_once_with_the_reason() -> None:
+    # Admitted while no webhook checked it: before, every pod create got 422, retried every 2 s forever.
+    store = Store()
+    kube = RecordingKube(store)
+    body = job()
+    body["metadata"]["name"] = "n" * 70
+    store.jobs[("ns", "job")] = body
+    posted: list[dict[str, Any]] = []
+
+    async def create(path: str, obj: dict[str, Any]) -> dict[str, Any]:
+        if path.endswith("/events"):
+            posted.append(obj)
+        return await RecordingKube.create(kube, path, obj)
+
+    kube.create = create  # type: ignore[method-assign]
+    reconciler = Reconciler(kube, store.pods_of, store.job, dict)  # type: ignore[arg-type]
+    asyncio.run(reconciler.reconcile(("ns", "job")))
+    assert [c for c in kube.calls if c[0] == "create"] == []
+    assert [c[0] for c in kube.calls] == ["patch"]  # the status: Failed, InvalidSpec
+    assert [(e["reason"], e["message"][:40]) for e in posted] == [
+        ("InvalidSpec", "metadata.name: 70 characters, at most 63")
+    ]
