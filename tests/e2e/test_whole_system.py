@@ -19,7 +19,7 @@ from motherboard.api.assignment import DeviceAssignment
 from motherboard.demo import components
 from motherboard.demo.run import finished
 from tests.conftest import Cluster
-from tests.integration.test_operator import install_crds, wait_for
+from tests.integration.test_operator import install_crds, wait_for, webhook_serving
 
 REPO = Path(__file__).resolve().parents[2]
 GROUP, VERSION = "motherboard.io", "v1alpha1"
@@ -34,21 +34,16 @@ def system(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     parts = [components.operator(cluster.kubeconfig, logs), components.scheduler(cluster.kubeconfig, logs)]
     for part in parts:
         part.start()
-    probe = json.dumps({"apiVersion": f"{GROUP}/{VERSION}", "kind": "Queue", "metadata": {"name": "probe"}})
     try:
-        wait_for(
-            "the webhook",
-            lambda: (
-                cluster.kubectl("create", "--dry-run=server", "-f", "-", stdin=probe, check=False).returncode
-                == 0
-            ),
-            timeout=90,
-        )
+        wait_for("the webhook", lambda: webhook_serving(cluster), timeout=90)
         yield cluster
     finally:
         for part in reversed(parts):
             part.stop()
             print(f"--- {part.name} ---\n{part.tail(40)}")
+        # The webhook fails closed and its configuration outlives the operator: later tests run without one.
+        for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
+            cluster.kubectl("delete", kind, GROUP, "--ignore-not-found", check=False)
 
 
 def custom(cluster: Cluster) -> client.CustomObjectsApi:

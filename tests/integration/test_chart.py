@@ -27,7 +27,7 @@ from motherboard.dashboards import DASHBOARDS, dashboard_metric_names, exposed_m
 from motherboard.demo.components import Component, free_port
 from motherboard.devcluster.cluster import CONTROLLERS
 from tests.conftest import Cluster, wait_for_default_service_account
-from tests.integration.test_operator import make_job, wait_for
+from tests.integration.test_operator import make_job, wait_for, webhook_serving
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "motherboard"
@@ -248,19 +248,9 @@ def components(release: Release, tmp_path_factory: pytest.TempPathFactory) -> It
     with mock.patch.dict(os.environ, {"KUBECONFIG": str(operator_kubeconfig)}):
         parts["operator"].start()  # the child copies the environment when it starts
     parts["scheduler"].start()
-    probe = json.dumps({"apiVersion": f"{GROUP}/v1alpha1", "kind": "Queue", "metadata": {"name": "probe"}})
     try:
         # The webhook answering proves the operator could create and patch its webhook configurations.
-        wait_for(
-            "the operator's webhook",
-            lambda: (
-                release.cluster.kubectl(
-                    "create", "--dry-run=server", "-f", "-", stdin=probe, check=False
-                ).returncode
-                == 0
-            ),
-            timeout=90,
-        )
+        wait_for("the operator's webhook", lambda: webhook_serving(release.cluster), timeout=90)
         yield parts
     finally:
         for part in parts.values():

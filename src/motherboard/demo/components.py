@@ -78,3 +78,18 @@ def scheduler(kubeconfig: Path, log_dir: Path) -> Component:
         f"--health-port={ports['health']}", "--no-leader-elect",
     ]  # fmt: skip
     return Component("scheduler", argv, log_dir / "scheduler.log", ports)
+
+
+WEBHOOK_PROBE = (
+    '{"apiVersion": "motherboard.io/v1alpha1", "kind": "Queue", "metadata": {"name": "motherboard-webhook-probe"},'
+    ' "spec": {"parent": "motherboard-webhook-probe-no-such-parent"}}'
+)
+"""A Queue the schema accepts and only the webhook refuses (its parent does not exist): for a server-side
+dry run. A valid probe passed as well against an empty webhook configuration (what kopf left on stop),
+so it told nothing about admission."""
+
+
+def webhook_checks(returncode: int, stderr: str) -> bool:
+    """Whether a dry run of :data:`WEBHOOK_PROBE` was refused by the webhook itself (so it is configured and
+    serving), not accepted unchecked, and not refused because the API server could not call it."""
+    return returncode != 0 and "spec.parent" in stderr and "failed calling webhook" not in stderr

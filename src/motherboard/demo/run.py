@@ -127,8 +127,15 @@ class Demo:
         return items
 
     def _webhook_serving(self) -> bool:
-        probe = '{"apiVersion": "motherboard.io/v1alpha1", "kind": "Queue", "metadata": {"name": "probe"}}'
-        return self._kubectl("create", "--dry-run=server", "-f", "-", stdin=probe, check=False) is not None
+        probe = subprocess.run(
+            [*self.kubectl, "create", "--dry-run=server", "-f", "-"],
+            check=False,
+            input=components.WEBHOOK_PROBE,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        return components.webhook_checks(probe.returncode, probe.stderr)
 
     def _check_alive(self) -> None:
         for part in self.parts:
