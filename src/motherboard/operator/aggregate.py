@@ -18,6 +18,7 @@ from typing import Any
 from motherboard.api.assignment import AssignmentError, DeviceAssignment
 from motherboard.api.base import Condition, ConditionStatus, parse_quantity
 from motherboard.api.constants import LABEL_QUEUE, LABEL_SITE, mig_resource_name
+from motherboard.api.quota import from_milli, milli, quota_hierarchy, quota_key
 from motherboard.api.resources import quota_family, shared_resource, whole_device_resource
 from motherboard.api.v1alpha1 import DevicePoolSpec, DevicePoolStatus, Queue, QueueStatus, SharingMode
 from motherboard.api.v1alpha1.queue import ResourceUsage
@@ -185,49 +186,36 @@ def queue_statuses(
         if queue_name is not None:
             pending[queue_name] += phase in PENDING_PHASES
             admitted[queue_name] += phase in ADMITTED_PHASES
+    # Used, borrowed and lent come from the shared quota model (the scheduler admits by the same one), so
+    # one loan is lent by exactly one queue and a parent's usage is its subtree's.
+    model, _ = quota_hierarchy(queues.values())
+    for name in model.names():
+        for key in model.resources:
+            amount = _used(key.partition("@")[0], own_pods[name])
+            if amount:
+                model.charge(name, key, milli(amount))
     result: dict[str, QueueStatus] = {}
     for name, queue in queues.items():
-        held = subtree(name)
         usage = []
         for quota in queue.spec.quotas:
-            used = _used(quota_family(quota.resource), held)
-            nominal = parse_quantity(quota.nominal)
+            key = quota_key(quota.resource, quota.pool)
+            if name in model:
+                used = from_milli(model.usage(name, key))
+                lent = from_milli(model.lent(name, key))
+            else:  # left out of the model (its parent is missing): what its own subtree holds, lending nothing
+                used, lent = _used(quota_family(quota.resource), subtree(name)), Decimal(0)
             usage.append(
                 ResourceUsage(
                     resource=quota.resource,
                     pool=quota.pool,
                     nominal=quota.nominal,
                     used=_fmt(used),
-                    borrowed=_fmt(max(Decimal(0), used - nominal)),
-                    lent=_fmt(_lent(name, quota.resource, queues, used, nominal, subtree)),
+                    borrowed=_fmt(max(Decimal(0), used - parse_quantity(quota.nominal))),
+                    lent=_fmt(lent),
                 )
             )
         result[name] = QueueStatus(usage=usage, pending_jobs=pending[name], admitted_jobs=admitted[name])
     return result
-
-
-def _lent(
-    name: str, resource: str, queues: Mapping[str, Queue], used: Decimal, nominal: Decimal, subtree: Any
-) -> Decimal:
-    # What siblings borrow beyond their own nominal comes out of the unused nominal of the others; show this
-    # queue's part as min(its lendable unused quota, what its siblings borrow in total).
-    parent = queues[name].spec.parent
-    if parent is None:
-        return Decimal(0)
-    quota = next(q for q in queues[name].spec.quotas if q.resource == resource)
-    lendable = max(Decimal(0), nominal - used)
-    if quota.lending_limit is not None:
-        lendable = min(lendable, parse_quantity(quota.lending_limit))
-    borrowed = Decimal(0)
-    for sibling, other in queues.items():
-        if sibling != name and other.spec.parent == parent:
-            for q in other.spec.quotas:
-                if q.resource == resource:
-                    borrowed += max(
-                        Decimal(0),
-                        _used(quota_family(resource), subtree(sibling)) - parse_quantity(q.nominal),
-                    )
-    return min(lendable, borrowed)
 
 
 def _fmt(value: Decimal) -> str:

@@ -122,3 +122,24 @@ def test_queue_usage_counts_mig_and_shares_in_the_one_quota_unit_and_rolls_up_to
     assert statuses["org"].usage[0].used == "9392m"
     assert (statuses["a"].pending_jobs, statuses["a"].admitted_jobs) == (1, 1)
     assert (statuses["b"].pending_jobs, statuses["b"].admitted_jobs) == (1, 1)
+
+
+def test_one_loan_is_lent_once_whatever_the_number_of_lenders() -> None:
+    # Issue 14: a borrows 2 GPUs; b and c each reported lending 2 (the loan counted once per lender).
+    queues = {
+        "org": queue("org", None, "12"),
+        "a": queue("a", "org", "4"),
+        "b": queue("b", "org", "4"),
+        "c": queue("c", "org", "4"),
+    }
+    statuses = queue_statuses(queues, [], usage(pod("big", "n", "a", count=6)))
+    lent = {name: statuses[name].usage[0].lent for name in ("a", "b", "c")}
+    assert lent == {"a": "0", "b": "1", "c": "1"}
+    assert statuses["a"].usage[0].borrowed == "2"
+    assert statuses["org"].usage[0].used == "6"
+
+
+def test_a_parents_spare_quota_is_lent_by_nobody() -> None:
+    queues = {"org": queue("org", None, "10"), "a": queue("a", "org", "4"), "b": queue("b", "org", "4")}
+    statuses = queue_statuses(queues, [], usage(pod("big", "n", "a", count=6)))
+    assert statuses["b"].usage[0].lent == "0"  # org's 2 beyond its children's nominals cover a's loan
