@@ -82,6 +82,7 @@ class Batcher:
         self._closing = False
         self._busy = 0
         self._executing = 0
+        self._executing_requests = 0
         self._infer_ema_ns = float("inf")
         self._idle = asyncio.Event()
         self._idle.set()
@@ -95,8 +96,8 @@ class Batcher:
 
     @property
     def depth(self) -> int:
-        """Requests waiting (not yet taken by an instance)."""
-        return len(self._queue)
+        """Requests waiting: queued, or held while a batch forms (not yet executing)."""
+        return self._busy - self._executing_requests
 
     @property
     def busy(self) -> int:
@@ -191,6 +192,7 @@ class Batcher:
             for item in taken:
                 self._stats.queue.add(start - item.enqueued_ns)
             self._executing += 1
+            self._executing_requests += len(taken)
             try:
                 done = await loop.run_in_executor(executor, _execute, runner, taken, self._batching)
             except InferError as exc:
@@ -201,6 +203,7 @@ class Batcher:
                 continue
             finally:
                 self._executing -= 1
+                self._executing_requests -= len(taken)
             if rows == taken[0].rows:
                 self._observe(done.infer_ns)  # only single-request executions say what one request costs
             self._stats.record_batch(rows, len(taken), done.input_ns, done.infer_ns, done.output_ns)

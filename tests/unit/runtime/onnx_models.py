@@ -1,7 +1,7 @@
 """Small ONNX models built with ``onnx.helper`` for the runtime's tests and benchmark, and a repository maker.
 
 - ``mlp``: x FP32 [batch, 16] → y FP32 [batch, 8] (two dense layers), dynamic batch;
-- ``cnn``: x FP32 [batch, 3, 16, 16] → logits FP32 [batch, 4] (conv, relu, global pool, dense);
+- ``cnn``: x FP32 [batch, 3, size, size] (16 by default) → logits FP32 [batch, 4] (conv, relu, global pool, dense);
 - ``softmax``: logits FP32 [batch, 8] → probs FP32 [batch, 8] (the second step of the ensemble test);
 - ``fixed``: a FP32 [2, 3], b INT64 [2, 3] → sum FP32 [2, 3], no batch dimension (max_batch_size 0).
 """
@@ -57,13 +57,13 @@ def mlp(path: Path, seed: int = 0, width: int = 16, hidden: int = 32, out: int =
     return _save(graph, path)
 
 
-def cnn(path: Path, seed: int = 0) -> Path:
+def cnn(path: Path, seed: int = 0, size: int = 16, channels: int = 8) -> Path:
     rng = np.random.default_rng(seed)
     inits = [
-        _init("k", (rng.standard_normal((8, 3, 3, 3)) * 0.3).astype(np.float32)),
-        _init("kb", rng.standard_normal(8).astype(np.float32)),
-        _init("shape", np.array([-1, 8], dtype=np.int64)),
-        _init("w", rng.standard_normal((8, 4)).astype(np.float32)),
+        _init("k", (rng.standard_normal((channels, 3, 3, 3)) * 0.3).astype(np.float32)),
+        _init("kb", rng.standard_normal(channels).astype(np.float32)),
+        _init("shape", np.array([-1, channels], dtype=np.int64)),
+        _init("w", rng.standard_normal((channels, 4)).astype(np.float32)),
         _init("b", rng.standard_normal(4).astype(np.float32)),
     ]
     nodes = [
@@ -77,7 +77,7 @@ def cnn(path: Path, seed: int = 0) -> Path:
     graph = helper.make_graph(
         nodes,
         "cnn",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 16, 16])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, size, size])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 4])],
         inits,
     )
