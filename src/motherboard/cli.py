@@ -101,6 +101,7 @@ def _mount_components() -> None:
     from motherboard.deviceplugin.cli import app as device_plugin_app
     from motherboard.operator.cli import app as operator_app
     from motherboard.quota.cli import explain_app, queue_app
+    from motherboard.runtime.cli import app as runtime_app
     from motherboard.scheduler.service.cli import app as scheduler_app
     from motherboard.scheduler.simulate.cli import app as simulate_app
 
@@ -111,6 +112,7 @@ def _mount_components() -> None:
     app.add_typer(queue_app, name="queue")
     app.add_typer(explain_app, name="explain")
     app.add_typer(simulate_app, name="simulate")
+    app.add_typer(runtime_app, name="runtime")
     app.add_typer(model_app, name="model")
     app.command("demo")(demo)
 
