@@ -23,6 +23,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Help is plain text: with Rich markup, "[default: profiles/demo.yaml]" in a help string vanished.
+    rich_markup_mode=None,
 )
 out = Console()
 err = Console(stderr=True)

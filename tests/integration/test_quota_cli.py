@@ -199,6 +199,11 @@ def test_pending_lists_the_queues_waiting_jobs_with_their_reason(tenants: Tenant
         assert (row["name"], row["phase"]) == ("waiting-job", "Queued")
         assert row["reason"] == f"queue {tenants.a} over quota for nvidia.com/gpu"
     assert "No pending AIJobs" in tenants.cli("queue", "pending", tenants.b).output
+    # Without a name: every queue's waiting jobs (before: a name was required).
+    everything = tenants.cli("queue", "pending", "-o", "json")
+    assert everything.exit_code == 0, everything.output
+    rows = json.loads(everything.output)["pending"]
+    assert ("waiting-job", tenants.a) in {(r["name"], r["queue"]) for r in rows}
     missing = tenants.cli("queue", "pending", "no-such-queue")
     assert missing.exit_code == 1 and "does not exist" in missing.output
 

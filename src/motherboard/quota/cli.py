@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 
 from motherboard.kube import ApiError
 from motherboard.kube.config import ConfigError
@@ -42,7 +44,7 @@ OutputOpt = Annotated[Format, typer.Option("--output", "-o", help="table, json o
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(1)
 
 
@@ -106,7 +108,7 @@ def set_command(
     result = _call(kubeconfig, work)
     if not result.ok:
         for problem in result.problems:
-            err.print(f"[red]{problem}[/]", highlight=False, soft_wrap=True)
+            err.print(Text(problem, style="red"), highlight=False, soft_wrap=True)
         raise _fail(f"queue {name}: edit refused, nothing written")
     quota = next(
         q for q in result.body["spec"]["quotas"] if (q["resource"], q.get("pool")) == (resource, pool)
@@ -118,27 +120,38 @@ def set_command(
     limits = ", ".join(f"{k} {quota[k]}" for k in ("borrowingLimit", "lendingLimit") if k in quota)
     where = f" in pool {pool}" if pool else ""
     out.print(
-        f"queue {name}: {verb} {resource}{where} nominal {quota['nominal']}{f' ({limits})' if limits else ''}"
+        Text(
+            f"queue {name}: {verb} {resource}{where} nominal {quota['nominal']}{f' ({limits})' if limits else ''}"
+        )
     )
 
 
 @queue_app.command("pending")
 def pending_command(
-    name: Annotated[str, typer.Argument(help="The Queue (a parent queue lists its subtree).")],
+    name: Annotated[
+        str | None, typer.Argument(help="The Queue (a parent lists its subtree); omit for every queue.")
+    ] = None,
     kubeconfig: KubeconfigOpt = None,
     output: OutputOpt = Format.TABLE,
 ) -> None:
-    """The queue's waiting AIJobs, oldest first, with the reason each waits."""
+    """Waiting AIJobs, oldest first, with the reason each waits: of one queue, or of all."""
     state: fetch.QueueState = _call(kubeconfig, lambda kube: fetch.queue_state(kube, with_pods=False))
-    if name not in state.queues:
-        raise _fail(f"queue {name!r} does not exist (queues: {', '.join(sorted(state.queues)) or 'none'})")
-    subtree = {name}
-    while True:  # add children until nothing new: a parent's jobs are its children's
-        more = {n for n, q in state.queues.items() if q.spec.parent in subtree} - subtree
-        if not more:
-            break
-        subtree |= more
-    rows = pending_jobs(state.jobs, subtree)
+    if name is None:
+        # Every waiting job, including those naming a queue that does not exist (they wait for it too).
+        named = {str((job.get("spec") or {}).get("queue") or "") for job in state.jobs}
+        rows = pending_jobs(state.jobs, set(state.queues) | named)
+    else:
+        if name not in state.queues:
+            raise _fail(
+                f"queue {name!r} does not exist (queues: {', '.join(sorted(state.queues)) or 'none'})"
+            )
+        subtree = {name}
+        while True:  # add children until nothing new: a parent's jobs are its children's
+            more = {n for n, q in state.queues.items() if q.spec.parent in subtree} - subtree
+            if not more:
+                break
+            subtree |= more
+        rows = pending_jobs(state.jobs, subtree)
     if output is Format.TABLE:
         print_pending(rows, name, out)
     else:

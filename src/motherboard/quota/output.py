@@ -10,7 +10,10 @@ from typing import Any
 
 import yaml
 from rich.console import Console
+from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 from motherboard.quota.explain import JobExplanation
@@ -69,13 +72,13 @@ def print_tree(nodes: list[QueueNode], invalid: dict[str, str], console: Console
     for node in nodes:
         label = "  " * node.depth + ("└ " if node.depth else "") + node.name
         if not node.resources:
-            table.add_row(label, "-", "", "", "", "", "", "", "", str(node.pending_jobs))
+            table.add_row(Text(label), "-", "", "", "", "", "", "", "", str(node.pending_jobs))
         for index, line in enumerate(node.resources):
             r = line.resource
             table.add_row(
-                label if index == 0 else "",
-                r,
-                line.pool or "",
+                Text(label if index == 0 else ""),
+                Text(r),
+                Text(line.pool or ""),
                 format_amount(r, line.nominal),
                 format_amount(r, line.borrowing_limit)
                 if line.borrowing_limit is not None
@@ -88,31 +91,46 @@ def print_tree(nodes: list[QueueNode], invalid: dict[str, str], console: Console
                 format_amount(r, line.lent),
                 str(node.pending_jobs) if index == 0 else "",
             )
-    console.print(table)
+    _print_whole(table, console)
     for name, problem in sorted(invalid.items()):
-        console.print(f"[yellow]queue {name} is invalid and not shown:[/] {problem}", highlight=False)
+        console.print(
+            f"[yellow]queue {escape(name)} is invalid and not shown:[/] {escape(problem)}", highlight=False
+        )
 
 
-def _highlight(text: str, amount: Decimal) -> str:
-    return f"[bold yellow]{text}[/]" if amount > 0 else text
+def _print_whole(table: Table, console: Console) -> None:
+    # Rich shrinks a table to the console (80 columns in a pipe) and cut numbers ("1.28…"); a table of
+    # figures is printed at its natural width instead, wider than the terminal if it must be.
+    needed = Measurement.get(console, console.options.update(max_width=10_000), table).maximum
+    width = console.width
+    console.width = max(width, needed)  # print(width=...) is capped at the console's width
+    try:
+        console.print(table)
+    finally:
+        console.width = width
 
 
-def print_pending(rows: list[dict[str, str]], queue: str, console: Console) -> None:
+def _highlight(text: str, amount: Decimal) -> Text:
+    return Text(text, style="bold yellow" if amount > 0 else "")
+
+
+def print_pending(rows: list[dict[str, str]], queue: str | None, console: Console) -> None:
+    """``queue`` None: every queue's waiting jobs."""
+    where = f"in queue {queue}" if queue else "in any queue"
     if not rows:
-        console.print(f"No pending AIJobs in queue {queue}.", highlight=False)
+        console.print(Text(f"No pending AIJobs {where}."))
         return
-    table = Table(title=f"Pending AIJobs of queue {queue}", title_justify="left")
+    title = f"Pending AIJobs of queue {queue}" if queue else "Pending AIJobs of every queue"
+    table = Table(title=Text(title), title_justify="left")
     for column in ("NAMESPACE", "NAME", "QUEUE", "PHASE", "PRIORITY CLASS", "SINCE", "WHY IT WAITS"):
         table.add_column(column, overflow="fold")
     for row in rows:
+        # Text, not markup: a reason such as "[queue a] over quota" would lose its bracketed part.
         table.add_row(
-            row["namespace"],
-            row["name"],
-            row["queue"],
-            row["phase"],
-            row["priorityClass"],
-            row["since"],
-            row["reason"],
+            *(
+                Text(row[key])
+                for key in ("namespace", "name", "queue", "phase", "priorityClass", "since", "reason")
+            )
         )
     console.print(table)
 
@@ -120,18 +138,19 @@ def print_pending(rows: list[dict[str, str]], queue: str, console: Console) -> N
 def print_explanation(job: JobExplanation, console: Console) -> None:
     """One screen: the verdict, conditions, pods with nodes and devices (or why each waits), events."""
     header = Tree(
-        f"[bold]AIJob {job.namespace}/{job.name}[/]  queue={job.queue or '-'}  phase=[bold]{job.phase}[/]"
+        f"[bold]AIJob {escape(job.namespace)}/{escape(job.name)}[/]  queue={escape(job.queue or '-')}  "
+        f"phase=[bold]{escape(job.phase)}[/]"
     )
-    header.add(f"[bold]{job.summary}[/]")
+    header.add(Text(job.summary, style="bold"))
     if job.ready:
-        header.add(f"ready {job.ready}, restarts {job.restarts}, preemptions {job.preemptions}")
+        header.add(Text(f"ready {job.ready}, restarts {job.restarts}, preemptions {job.preemptions}"))
     console.print(header, highlight=False)
     if job.conditions:
         table = Table(title="Conditions", title_justify="left")
         for column in ("TYPE", "STATUS", "REASON", "MESSAGE"):
             table.add_column(column, overflow="fold")
         for c in job.conditions:
-            table.add_row(c["type"], c["status"], c["reason"], c["message"])
+            table.add_row(*(Text(c[k]) for k in ("type", "status", "reason", "message")))
         console.print(table)
     if job.pods:
         table = Table(title="Pods", title_justify="left")
@@ -139,12 +158,13 @@ def print_explanation(job: JobExplanation, console: Console) -> None:
             table.add_column(column, overflow="fold")
         for pod in job.pods:
             detail = "\n".join(pod.devices) if pod.node else (pod.waiting or "")
-            table.add_row(pod.name, pod.task, pod.phase, pod.node or "-", pod.site or "-", detail or "-")
+            cells = (pod.name, pod.task, pod.phase, pod.node or "-", pod.site or "-", detail or "-")
+            table.add_row(*(Text(cell) for cell in cells))
         console.print(table)
     if job.events:
         table = Table(title="Recent events", title_justify="left")
         for column in ("TIME", "TYPE", "REASON", "OBJECT", "MESSAGE"):
             table.add_column(column, overflow="fold")
         for e in job.events:
-            table.add_row(e.time, e.type, e.reason, e.object, e.message)
+            table.add_row(*(Text(cell) for cell in (e.time, e.type, e.reason, e.object, e.message)))
         console.print(table)
