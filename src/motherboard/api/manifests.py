@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from motherboard.api.base import Resource
+from motherboard.api.base import DNS_LABEL_PATTERN, QUANTITY_PATTERN, Resource
 from motherboard.api.constants import API_VERSION
 from motherboard.api.v1alpha1 import KINDS
 
@@ -62,12 +62,44 @@ def explain(error: ValidationError) -> str:
     for item in error.errors():
         path = field_path(item["loc"])
         message = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "string_pattern_mismatch":
+            message = _pattern_message(
+                str(item.get("input")), str((item.get("ctx") or {}).get("pattern", ""))
+            )
         relative = _RELATIVE_FIELD.match(message)
         if relative:
             path = f"{path}.{relative.group(1)}" if path != "(document)" else relative.group(1)
             message = relative.group(2)
         lines.append(f"{path}: {message}")
     return "\n".join(lines)
+
+
+_BYTES_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kKMGTP])i?B?\s*$")
+
+
+def _pattern_message(value: str, pattern: str) -> str:
+    """What is wrong with a value that does not match its field's pattern, with an example to copy.
+
+    People cannot read a regular expression into a fix ("String should match pattern '^([+]?[0-9.]+)…'"
+    for ``10 GB`` or ``-2``); they can read "write 10Gi".
+    """
+    if pattern == QUANTITY_PATTERN:
+        if value.strip().startswith("-"):
+            return f"{value!r} is negative; a quantity is zero or more, e.g. {value.strip().lstrip('-')}"
+        match = _BYTES_RE.match(value)
+        if match:
+            number, unit = match.groups()
+            return (
+                f"{value!r} is not a quantity; write {number}{unit.upper()}i (binary units: Ki, Mi, Gi, Ti)"
+            )
+        return f"{value!r} is not a quantity; write a number with an optional unit, e.g. 8, 500m or 10Gi"
+    if pattern == DNS_LABEL_PATTERN:
+        suggestion = re.sub(r"[^a-z0-9-]+", "-", value.lower()).strip("-") or "my-name"
+        return (
+            f"{value!r} is not a valid name: use lower-case letters, digits and '-', starting and ending with "
+            f"a letter or digit, e.g. {suggestion}"
+        )
+    return f"{value!r} does not have the form this field takes (see its description: kubectl explain)"
 
 
 def parse_object(document: dict[str, Any]) -> Resource:
