@@ -38,10 +38,33 @@ def generate(out_root: Path = _SRC_ROOT) -> list[Path]:
     if protoc.main(args) != 0:
         raise RuntimeError(f"protoc failed on {PROTO_FILE}")
     out_dir = out_root / relative.parent
+    _private_pool(out_dir / GENERATED[0])
     # mypy finds the .pyi (the exclude pattern names *_pb2*.py only) and protobuf ships no types.
     stub = out_dir / GENERATED[2]
     stub.write_text(_STUB_HEADER + stub.read_text())
     return [out_dir / name for name in GENERATED]
+
+
+_DEFAULT_POOL = "DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile("
+_PRIVATE_POOL = (
+    "# motherboard.runtime.codegen: a private pool, because tritonclient (and KServe) register the same\n"
+    "# 'inference.*' names in the default pool and protobuf refuses a second file defining them.\n"
+    "DESCRIPTOR = _descriptor_pool.DescriptorPool().AddSerializedFile("
+)
+
+
+def _private_pool(module: Path) -> None:
+    """Build the messages in a descriptor pool of their own.
+
+    The wire needs the package ``inference`` (the service path is ``/inference.GRPCInferenceService/...``),
+    and tritonclient's own stubs define the same symbols in protobuf's default pool: with both in the
+    default pool, whichever is imported second fails ("duplicate symbol"). A private pool lets a test or a
+    tool import tritonclient and these stubs in one process.
+    """
+    text = module.read_text()
+    if _DEFAULT_POOL not in text:
+        raise RuntimeError(f"{module}: protoc's output changed; cannot move it to a private descriptor pool")
+    module.write_text(text.replace(_DEFAULT_POOL, _PRIVATE_POOL))
 
 
 if __name__ == "__main__":  # pragma: no cover - developer entry point
