@@ -3,11 +3,22 @@
 Each call is one request: no model objects are built or parsed on the hot path (the answers of bind and
 patch are read only for their status). ``Throttle`` caps the request rate (``--qps``, 0: unlimited) and
 the number in flight (``--concurrency``), so a burst of bindings cannot starve the watches.
+
+**Two lanes.** Deleting the bound members of a gang that cannot complete (a failed binding, a half-bound
+gang found on restart) is a correctness write: it is ``urgent`` and bypasses the throttle. Queued behind
+best-effort explanations and Events at ``--qps=5`` it was applied 22 s after it was logged, and the half
+gang's members ran alone meanwhile.
+
+**Fault injection.** ``MOTHERBOARD_FAULT_KILL_AFTER_BINDS=k`` SIGKILLs the process right after its k-th
+successful Binding: the fault suite kills the scheduler inside a gang's binding window on purpose.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import signal
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +28,16 @@ from motherboard.kube import Kube
 from motherboard.kube.client import STRATEGIC_MERGE_PATCH
 
 Obj = dict[str, Any]
+log = logging.getLogger(__name__)
+KILL_AFTER_BINDS_ENV = "MOTHERBOARD_FAULT_KILL_AFTER_BINDS"
+
+
+def kill_after_binds() -> int:
+    """The fault-injection point: SIGKILL after this many successful Bindings (0: never)."""
+    try:
+        return max(0, int(os.environ.get(KILL_AFTER_BINDS_ENV, "0")))
+    except ValueError:
+        return 0
 
 
 class Throttle:
@@ -54,6 +75,8 @@ class SchedulerApi:
 
     def __init__(self, kube: Kube, throttle: Throttle, identity: str) -> None:
         self.kube, self.throttle, self.identity = kube, throttle, identity
+        self.binds = 0
+        self._kill_after = kill_after_binds()
 
     def _pod(self, ns: str, name: str, sub: str = "") -> str:
         return f"/api/v1/namespaces/{ns}/pods/{name}{sub}"
@@ -73,10 +96,21 @@ class SchedulerApi:
         }
         async with self.throttle:
             await self.kube.create(self._pod(ns, name, "/binding"), body)
+        self.binds += 1
+        if self.binds == self._kill_after:
+            log.warning(
+                "fault injection: SIGKILL after binding %d pods (%s)", self.binds, KILL_AFTER_BINDS_ENV
+            )
+            os.kill(os.getpid(), signal.SIGKILL)
 
-    async def delete(self, ns: str, name: str, uid: str) -> None:
-        """Delete a pod (an already-bound member of a gang whose binding failed), only this incarnation."""
+    async def delete(self, ns: str, name: str, uid: str, *, urgent: bool = False) -> None:
+        """Delete a pod (an already-bound member of a gang whose binding failed), only this incarnation.
+
+        ``urgent``: a gang's undo, sent at once rather than behind the throttle's best-effort traffic."""
         body = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": {"uid": uid}} if uid else None
+        if urgent:
+            await self.kube.delete(self._pod(ns, name), body)
+            return
         async with self.throttle:
             await self.kube.delete(self._pod(ns, name), body)
 

@@ -37,6 +37,7 @@ _SCHEDULED = metrics.ATTEMPTS.labels("scheduled")
 _BIND_SECONDS = metrics.EXTENSION_POINT.labels("bind")
 TOO_MANY_REQUESTS = 429
 NOT_FOUND = 404
+CONFLICT = 409
 
 
 class Binder:
@@ -48,6 +49,8 @@ class Binder:
         self.binding = 0
         """Pods assumed and handed over but not yet bound or failed: the loop schedules only so far ahead."""
         self._explained: dict[str, str] = {}
+        self.undo_failed: list[tuple[str, str, str, str]] = []
+        """Undo deletions that failed (the API server unreachable): retried by :meth:`retry_undo`."""
 
     def dispatch(self, actions: Iterable[Action], started: float) -> None:
         for action in actions:
@@ -67,6 +70,12 @@ class Binder:
         """Delete bound pods (recovery of a gang that cannot complete)."""
         for info in pods:
             self._spawn(self._undo(info.namespace, info.name, info.uid, f"deleting this pod: {why}"))
+
+    def retry_undo(self) -> None:
+        """Send again the undo deletions that failed (called by the loop now and then)."""
+        failed, self.undo_failed = self.undo_failed, []
+        for ns, name, uid, message in failed:
+            self._spawn(self._undo(ns, name, uid, message))
 
     async def drain(self) -> None:
         """Wait for every action in flight (shutdown, tests)."""
@@ -128,14 +137,20 @@ class Binder:
         metrics.ATTEMPTS.labels("error").inc()
         undo: list[PodInfo] = []
         for info, result in zip(pods, results, strict=True):
+            if not isinstance(result, BaseException):
+                undo.append(info)
+            elif len(pods) > 1 and not isinstance(result, ApiError):
+                undo.append(info)  # no answer: the server may have bound it all the same
+        # The failed members wait for the undone ones to be gone, then the gang is grouped afresh: queued at
+        # once, they were admitted again beside the bound members' charge (or alone, as late members).
+        if len(pods) > 1:
+            self.world.quarantine(action.workload.key, [i.key for i in undo])
+        for info, result in zip(pods, results, strict=True):
             if isinstance(result, BaseException):
                 log.warning("binding %s failed: %r", info.key, result)
                 self.world.binding_failed(info.key)
-                if len(pods) > 1 and not isinstance(result, ApiError):
-                    undo.append(info)  # no answer: the server may have bound it all the same
             else:
                 self.world.bound(info.key)  # charged until the deletion is seen
-                undo.append(info)
         if undo:
             names = ", ".join(i.name for i in failed)
             message = f"gang member(s) {names} could not be bound; deleting this one"
@@ -144,8 +159,17 @@ class Binder:
             )
 
     async def _undo(self, ns: str, name: str, uid: str, message: str) -> None:
+        # The deletion first and unthrottled (the half gang must not run); the Event is best effort after.
+        try:
+            await self.api.delete(ns, name, uid, urgent=True)
+        except ApiError as exc:
+            if exc.status not in (NOT_FOUND, CONFLICT):  # gone already, or another incarnation by now
+                log.warning("deleting %s/%s of a broken gang failed: %s", ns, name, exc)
+                self.undo_failed.append((ns, name, uid, message))
+        except (OSError, TimeoutError) as exc:
+            log.warning("deleting %s/%s of a broken gang failed: %s", ns, name, exc)
+            self.undo_failed.append((ns, name, uid, message))
         await _quiet(self.api.event(ns, name, uid, "Warning", "GangBindingFailed", message))
-        await _quiet(self.api.delete(ns, name, uid))
 
     # --- explain ----------------------------------------------------------------------------------------------
     async def _explain(self, action: Pending) -> None:

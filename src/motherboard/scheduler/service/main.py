@@ -158,6 +158,7 @@ async def _schedule(
         binder.dispatch(result.actions, started)
         if started - gauges > GAUGE_PERIOD:
             gauges = started
+            binder.retry_undo()  # a gang's undo that the API server did not take: again, until it does
             pending: dict[str, int] = {}
             for pods in world.pending.values():
                 for info in pods.values():

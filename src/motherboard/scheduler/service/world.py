@@ -64,6 +64,13 @@ class World:
         """Pods being evicted: no longer charged in the cache (a preemptor holds their devices)."""
         self.uncharged: dict[str, PodInfo] = {}
         """Bound pods whose node is not in the cache yet."""
+        self.finished: dict[str, PodInfo] = {}
+        """Gang members of ours that ran and ended but still exist: recovery counts them as bound (a member
+        of a half-bound gang that ran alone and finished left the rest waiting for a whole gang forever)."""
+        self.quarantined: dict[str, set[str]] = {}
+        """Gang → members being deleted by recovery: its pending members wait until they are gone, then are
+        grouped afresh (queued before, they were admitted next to the half gang's charge, or never)."""
+        self._quarantine_of: dict[str, str] = {}
         self.changed = False
         """Set when something may let a waiting workload run; the loop wakes on it."""
         self._seen_pods: dict[str, Seen] = {}
@@ -166,6 +173,7 @@ class World:
         meta = obj["metadata"]
         key = f"{meta.get('namespace', 'default')}/{meta['name']}"
         if deleted:
+            self.finished.pop(key, None)
             self.drop_pod(key)
             return
         seen, last = _seen_pod(obj), self._seen_pods.get(key)
@@ -185,6 +193,13 @@ class World:
                 self.recent.add(info.request)
         if info.done:
             self.drop_pod(info.key)
+            if (
+                info.ours
+                and info.node is not None
+                and info.gang != info.key
+                and not meta.get("deletionTimestamp")
+            ):
+                self.finished[info.key] = info
             return
         self.pods[info.key] = info
         if info.node is not None:
@@ -212,6 +227,46 @@ class World:
         if self.holds.release(key):
             self._freed()
         self.workload_of.pop(key, None)
+        gang = self._quarantine_of.pop(key, None)
+        if gang is not None:
+            waiting = self.quarantined.get(gang, set())
+            waiting.discard(key)
+            if not waiting:
+                self._release(gang)
+
+    # --- recovery -----------------------------------------------------------------------------------------------
+    def quarantine(self, gang: str, members: Sequence[str]) -> None:
+        """Recovery deletes ``members`` of a half-bound ``gang``: hold its pending pods back until they are
+        gone (the deletions are seen), then group every pending member of the gang afresh."""
+        waiting = {key for key in members if key in self.pods or key in self.finished}
+        if not waiting:
+            return
+        self.quarantined[gang] = waiting
+        for key in waiting:
+            self._quarantine_of[key] = gang
+        for info in self._pending_of(gang):
+            self._unpend(info.key)
+            self.workload_of.pop(info.key, None)
+
+    def _release(self, gang: str) -> None:
+        del self.quarantined[gang]
+        for info in self._pending_of(gang, everywhere=True):
+            self.workload_of.pop(info.key, None)
+            self._pend(info)
+
+    def _pending_of(self, gang: str, everywhere: bool = False) -> list[PodInfo]:
+        """Unbound pods of ours of ``gang`` (``everywhere``: also those not in a pending set, e.g. held back)."""
+        if not everywhere:
+            return [i for pods in self.pending.values() for i in pods.values() if i.gang == gang]
+        return [
+            i
+            for i in self.pods.values()
+            if i.gang == gang
+            and i.ours
+            and i.node is None
+            and i.key not in self.in_flight
+            and not i.disrupted
+        ]
 
     # --- binding outcomes (called by the binder) ----------------------------------------------------------------
     def start_binding(self, workload: Workload, pods: Sequence[str]) -> None:
@@ -296,6 +351,8 @@ class World:
             self.holds.hold_bound(info, self.workload_of.get(info.key, info.gang))
 
     def _pend(self, info: PodInfo, backoff: bool = False) -> None:
+        if info.gang in self.quarantined:
+            return  # released (and grouped afresh) once the half gang's deleted members are gone
         # Late members of a gang already running are scheduled on their own, under their own key.
         wkey = info.gang if info.gang not in self.holds else f"{info.gang}+{info.name}"
         wkey = self.workload_of.get(info.key, wkey)
@@ -317,6 +374,16 @@ class World:
             self._push(wkey, pods)
 
     def _push(self, key: str, pods: dict[str, PodInfo], backoff: bool = False) -> None:
+        if pods and key in self.holds:
+            # Pods pending under a workload that already holds pods (seen pending before its bound members in
+            # a relist, which lists in any order): queueing it would admit it twice (``ValueError: workload
+            # ... is already admitted`` in the tree). They are late members, each a workload of its own.
+            self.queues.delete(key)
+            del self.pending[key]
+            for info in list(pods.values()):
+                self.workload_of.pop(info.key, None)
+                self._pend(info, backoff)
+            return
         if not pods or len(pods) < self._needed(key, pods):
             self.queues.delete(key)  # an incomplete gang waits for its members outside the queue
             return
@@ -339,6 +406,8 @@ class World:
         if not pods:
             return 1
         first = next(iter(pods.values()))
+        if key != first.gang:
+            return 1  # a late member of a running gang, a workload of its own
         return max(1, first.min_available - self.holds.count(key))
 
     def _placed(self, key: str) -> bool:

@@ -22,6 +22,7 @@ class FakeApi:
         self.fail = fail or {}
         self.binds: list[tuple[str, str, dict[str, str] | None]] = []
         self.deleted: list[str] = []
+        self.urgent: list[bool] = []
 
     async def bind(
         self, ns: str, name: str, uid: str, node: str, annotations: dict[str, str] | None = None
@@ -31,8 +32,9 @@ class FakeApi:
             raise self.fail[name]
         self.binds.append((name, node, annotations))
 
-    async def delete(self, ns: str, name: str, uid: str) -> None:
+    async def delete(self, ns: str, name: str, uid: str, *, urgent: bool = False) -> None:
         self.deleted.append(name)
+        self.urgent.append(urgent)
 
     async def event(self, *_: Any) -> None:
         return None
