@@ -35,7 +35,8 @@ if str(REPO) not in sys.path:  # the integration tests share tables with tests/u
 
 REUSE_ENV = "MOTHERBOARD_REUSE_CLUSTER"
 HTTP_NOT_FOUND = 404
-_TIERS = {"integration": pytest.mark.integration, "e2e": pytest.mark.e2e}
+# tests/faults needs the control plane too: it is integration-tier (the markers live in pyproject.toml).
+_TIERS = {"integration": pytest.mark.integration, "e2e": pytest.mark.e2e, "faults": pytest.mark.integration}
 
 
 def _progress(message: str) -> None:
