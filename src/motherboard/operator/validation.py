@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from motherboard.api.accelerators import model_matches
 from motherboard.api.base import LabelSelector, parse_quantity
 from motherboard.api.quota import format_milli, overcommitted, queue_quota
 from motherboard.api.v1alpha1 import (
@@ -20,7 +21,7 @@ from motherboard.api.v1alpha1 import (
     SharingMode,
     find_parent_cycle,
 )
-from motherboard.devices.model import NodeInventory
+from motherboard.devices.model import Device, NodeInventory
 
 ADMITTED_PHASES = frozenset({"Admitted", "Running"})
 """AIJob phases in which a job holds its queue's quota."""
@@ -35,14 +36,23 @@ class NodeDevices:
     site_kind: str | None
     inventory: NodeInventory = field(default_factory=NodeInventory)
 
-    def could_satisfy(self, request: DeviceRequest, pool: DevicePoolSpec | None) -> bool:
+    def matching(
+        self, request: DeviceRequest, pool: DevicePoolSpec | None, model: str | None
+    ) -> list[Device]:
+        """The node's devices of the request's vendor and (resolved) model."""
         vendor = request.vendor or (pool.vendor if pool else None)
-        model = request.model or (pool.model if pool else None)
-        devices = [
+        return [
             d
             for d in self.inventory.devices
             if (vendor is None or d.vendor == vendor) and (model is None or d.model == model)
         ]
+
+    def could_satisfy(
+        self, request: DeviceRequest, pool: DevicePoolSpec | None, model: str | None = None
+    ) -> bool:
+        """``model``: the request's model resolved from an alias (default: as written, or the pool's)."""
+        model = model or request.model or (pool.model if pool else None)
+        devices = self.matching(request, pool, model)
         mode = request.sharing.mode
         if mode is SharingMode.MIG:
             slices = [p for d in devices for p in d.partitions if p.profile == request.sharing.mig_profile]
@@ -109,9 +119,62 @@ def check_aijob(job: AIJob, cluster: Cluster) -> list[str]:
             continue
         if pool is not None:
             problems += _check_against_pool(where, request, pool, request.pool or "")
-        if not any(node.could_satisfy(request, pool) for node in nodes):
-            problems.append(f"{where}: no node{_sites(job)} could ever provide {_describe(request)}")
+        model, problem = _resolve_model(where, request, pool, cluster.nodes)
+        if problem is not None:
+            problems.append(problem)
+            continue
+        if not any(node.could_satisfy(request, pool, model) for node in nodes):
+            problems.append(
+                f"{where}: no node{_sites(job)} could ever provide {_describe(request, model)}"
+                f"{_why_not(request, pool, model, nodes)}"
+            )
     return problems
+
+
+def _resolve_model(
+    where: str, request: DeviceRequest, pool: DevicePoolSpec | None, nodes: Iterable[NodeDevices]
+) -> tuple[str | None, str | None]:
+    """The model the request means (an unambiguous alias resolved: ``H100`` → ``H100-80GB``), or why none.
+
+    The scheduler resolves aliases by the same rule (:func:`motherboard.api.accelerators.resolve_model`).
+    """
+    model = request.model or (pool.model if pool else None)
+    if model is None:
+        return None, None
+    vendor = request.vendor or (pool.vendor if pool else None)
+    known = sorted(
+        {d.model for n in nodes for d in n.inventory.devices if vendor is None or d.vendor == vendor}
+    )
+    matches = model_matches(model, known)
+    if len(matches) == 1:
+        return matches[0], None
+    field_name = f"{where}.model" if request.model else f"{where}.pool"
+    if matches:
+        return None, f"{field_name}: {model!r} could be {' or '.join(matches)}; write the full model name"
+    kind = f"{vendor.value} " if vendor else ""
+    return None, (
+        f"{field_name}: no node has a {kind}device of model {model!r}; "
+        f"{kind}models in the cluster: {', '.join(known) or 'none'}"
+    )
+
+
+def _why_not(
+    request: DeviceRequest, pool: DevicePoolSpec | None, model: str | None, nodes: list[NodeDevices]
+) -> str:
+    # Name the constraint: the model exists here, but every such GPU is cut into MIG slices.
+    if request.sharing.mode is not SharingMode.WHOLE:
+        return ""
+    devices = [d for n in nodes for d in n.matching(request, pool, model)]
+    if devices and all(d.mig_enabled for d in devices):
+        profiles = sorted({p.profile for d in devices for p in d.partitions})
+        return (
+            f": every such GPU is MIG-partitioned; ask for sharing mode MIG with a migProfile of "
+            f"{', '.join(profiles) or 'its layout'}, or for another model"
+        )
+    if devices:
+        most = max(sum(not d.mig_enabled for d in n.matching(request, pool, model)) for n in nodes)
+        return f": a pod's devices come from one node, and no node has more than {most} whole ones"
+    return ""
 
 
 def _check_against_pool(where: str, request: DeviceRequest, pool: DevicePoolSpec, name: str) -> list[str]:
@@ -147,9 +210,9 @@ def _sites(job: AIJob) -> str:
     return ""
 
 
-def _describe(request: DeviceRequest) -> str:
+def _describe(request: DeviceRequest, model: str | None = None) -> str:
     what = (
-        " ".join(x for x in (request.vendor.value if request.vendor else None, request.model) if x)
+        " ".join(x for x in (request.vendor.value if request.vendor else None, model or request.model) if x)
         or "device"
     )
     if request.sharing.mode is SharingMode.MIG:

@@ -108,7 +108,10 @@ def devices(**request: Any) -> list[dict[str, Any]]:
             {"tasks": devices(vendor="nvidia", model="H100-80GB", count=16)},
             "no node could ever provide 16 x nvidia H100-80GB",
         ),
-        ({"tasks": devices(vendor="huawei", model="Ascend910B", count=1)}, "spec.tasks[0].devices: no node"),
+        (
+            {"tasks": devices(vendor="huawei", model="Ascend910B", count=1)},
+            "spec.tasks[0].devices.model: no node has a huawei device of model 'Ascend910B'",
+        ),
         (
             {"placement": {"siteKind": "Edge"}, "tasks": devices(vendor="nvidia", model="H100-80GB")},
             "in edge sites",
@@ -212,3 +215,38 @@ def test_deleting_a_queue_with_children_or_admitted_jobs_is_refused_and_says_wha
     ]
     # Pending jobs do not block a delete: they wait, and say that the queue is gone.
     assert check_queue_delete("research", cluster(queues=queues), jobs[1:]) == []
+
+
+def test_an_unknown_model_is_refused_with_the_models_that_exist() -> None:
+    # Issue 14: "H200" was refused without saying what the cluster has.
+    problems = check_aijob(job(tasks=devices(vendor="nvidia", model="H200", count=1)), cluster())
+    assert problems == [
+        "spec.tasks[0].devices.model: no node has a nvidia device of model 'H200'; nvidia models in the "
+        "cluster: A100-80GB, H100-80GB, T4"
+    ]
+
+
+def test_an_unambiguous_alias_names_the_full_model() -> None:
+    assert check_aijob(job(tasks=devices(vendor="nvidia", model="H100", count=8)), cluster()) == []
+    assert check_aijob(job(tasks=devices(vendor="nvidia", model="h100-80gb", count=8)), cluster()) == []
+    too_many = check_aijob(job(tasks=devices(vendor="nvidia", model="H100", count=9)), cluster())
+    assert too_many == [
+        "spec.tasks[0].devices: no node could ever provide 9 x nvidia H100-80GB: a pod's devices come from "
+        "one node, and no node has more than 8 whole ones"
+    ]
+
+
+def test_an_ambiguous_alias_asks_for_the_full_name() -> None:
+    nodes = [*NODES, node("h100-pcie", "central", "central", gpu("H100-PCIe"))]
+    problems = check_aijob(job(tasks=devices(vendor="nvidia", model="H100")), cluster(nodes=nodes))
+    assert problems == [
+        "spec.tasks[0].devices.model: 'H100' could be H100-80GB or H100-PCIe; write the full model name"
+    ]
+
+
+def test_a_whole_gpu_of_a_model_that_is_all_mig_says_why() -> None:
+    problems = check_aijob(job(tasks=devices(vendor="nvidia", model="A100-80GB")), cluster())
+    assert problems == [
+        "spec.tasks[0].devices: no node could ever provide 1 x nvidia A100-80GB: every such GPU is "
+        "MIG-partitioned; ask for sharing mode MIG with a migProfile of 1g.10gb, 3g.40gb, or for another model"
+    ]

@@ -11,6 +11,7 @@ import itertools
 import numpy as np
 from numpy.typing import NDArray
 
+from motherboard.api.accelerators import resolve_model
 from motherboard.scheduler.cache.state import Bool, Catalog, ClusterState, partition_key_name
 from motherboard.scheduler.cache.types import (
     WHOLE_MILLI,
@@ -33,6 +34,13 @@ class AccountingError(RuntimeError):
 
 def _lookup(table: list[str], values: tuple[str, ...]) -> list[int]:
     return [i for i in (Catalog.find(table, v) for v in values) if i >= 0]
+
+
+def _model_ids(table: list[str], values: tuple[str, ...]) -> list[int]:
+    # A model may be named by an unambiguous alias (``H100`` for ``H100-80GB``): the webhook accepts it by
+    # the same rule, so a job it let in is not then refused here for a name.
+    names = [v if v in table else (resolve_model(v, table) or v) for v in values]
+    return _lookup(table, tuple(names))
 
 
 def eligible_devices(state: ClusterState, catalog: Catalog, req: DeviceRequest) -> Bool:
@@ -58,7 +66,7 @@ _ELIGIBLE: dict[tuple[object, ...], tuple[np.ndarray, Bool]] = {}
 def _eligible(state: ClusterState, catalog: Catalog, req: DeviceRequest) -> Bool:
     ok = state.dev_model >= 0
     if req.models:
-        ok = ok & np.isin(state.dev_model, _lookup(catalog.models, req.models))
+        ok = ok & np.isin(state.dev_model, _model_ids(catalog.models, req.models))
     if req.vendor is not None:
         ok = ok & (state.dev_vendor == Catalog.find(catalog.vendors, req.vendor.value))
     if req.kind is not DeviceKind.PARTITION:

@@ -115,3 +115,14 @@ def test_whole_gpu_assignment_lists_device_ids() -> None:
     assert out.placement is not None
     annotation = device_assignment(cache.snapshot().state, out.placement)
     assert [d.id for d in annotation.containers[0].devices] == ["n0-gpu0", "n0-gpu1"]
+
+
+def test_a_model_alias_places_on_the_full_model_and_an_unknown_one_nowhere() -> None:
+    # The webhook accepts "H100" for "H100-80GB" (unambiguous); the scheduler must place it the same way.
+    cache = ClusterCache([make_node("h").gpus(2, "H100-80GB").build(), make_node("a").gpus(2).build()])
+    placed = placer_for().place(make_pod("p").gpus(2, models=("H100",)).build(), cache.snapshot()).placement
+    assert placed is not None and placed.node_name == "h"
+    assert (
+        placer_for().place(make_pod("q").gpus(1, models=("H200",)).build(), cache.snapshot()).placement
+        is None
+    )
