@@ -65,6 +65,11 @@ ANNOTATION_DURATION: Final = "motherboard.io/simulated-duration"
 ANNOTATION_SIMULATED_EXIT: Final = "motherboard.io/simulated-exit"
 """On kwok nodes: ``Succeeded`` (default) or ``Failed``."""
 
+REASON_NEVER_FITS: Final = "NeverFits"
+"""Reason of ``PodScheduled=False`` when the scheduler's verdict cannot change without a configuration
+change (the job asks for more than its queue can ever hold); the operator then fails the AIJob with a
+terminal ``Unschedulable`` condition instead of leaving it Queued forever."""
+
 REASON_PREEMPTED_BY_SCHEDULER: Final = "PreemptionByScheduler"
 """Reason of the ``DisruptionTarget`` pod condition the scheduler sets before evicting a victim (as
 kube-scheduler does); the operator reads it to mark the victim's AIJob Preempted."""

@@ -144,8 +144,44 @@ def plan(
     if job.spec.type is JobType.INFERENCE:
         _roll(job, current, result)
     _count(job, status, current)
+    never = _never_placed(job, status, current, result, now)
+    if never is not None:
+        reason, message = never
+        _set(status, ConditionType.UNSCHEDULABLE, True, reason, message, now)
+        return _fail(job, result, pods, current, reason, message, now)
     _advance(job, status, current, result, now)
     return result
+
+
+def _never_placed(
+    job: AIJob, status: AIJobStatus, current: Sequence[ObservedPod], result: Plan, now: datetime
+) -> tuple[str, str] | None:
+    """Why a waiting gang is given up on: the scheduler says it can never fit (its queue can never hold
+    it), or it waited longer than ``gang.scheduleTimeoutSeconds``. ``None``: it keeps waiting (and the
+    reconcile is scheduled for the timeout, since no event may come)."""
+    need = gang_min_available(job)
+    if sum(p.bound for p in current) >= need or any(p.phase == "Running" for p in current):
+        return None
+    never = next((p for p in current if p.never_fits and p.unschedulable_reason), None)
+    if never is not None:
+        return (
+            "NeverFits",
+            f"can never be scheduled as the queues are configured: {never.unschedulable_reason}",
+        )
+    timeout = job.spec.gang.schedule_timeout_seconds if job.spec.gang else None
+    if timeout is None:
+        return None
+    since = status.queued_time or now  # _advance records it on this pass when the gang starts waiting
+    left = (since + timedelta(seconds=timeout) - now).total_seconds()
+    if left > 0:
+        result.requeue_after = left if result.requeue_after is None else min(result.requeue_after, left)
+        return None
+    why = next((p.unschedulable_reason for p in current if p.unschedulable_reason), None)
+    placed = sum(p.bound for p in current)
+    return "ScheduleTimeout", (
+        f"the gang was not placed within scheduleTimeoutSeconds={timeout} ({placed} of {need} pods placed)"
+        + (f": {why}" if why else "")
+    )
 
 
 def _advance(

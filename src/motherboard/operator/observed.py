@@ -11,6 +11,7 @@ from motherboard.api.constants import (
     LABEL_ATTEMPT,
     LABEL_REPLICA_INDEX,
     LABEL_TASK_NAME,
+    REASON_NEVER_FITS,
     REASON_PREEMPTED_BY_SCHEDULER,
 )
 
@@ -34,6 +35,8 @@ class ObservedPod:
     deletes it moments later, so a reconcile may first see it deleted: the mark must not be lost)."""
     unschedulable_reason: str | None = None
     """``PodScheduled=False`` message the scheduler wrote: why the pod waits."""
+    never_fits: bool = False
+    """The scheduler said it can never be placed as things are configured (reason ``NeverFits``)."""
     devices: tuple[str, ...] = field(default=())
 
     @property
@@ -72,5 +75,6 @@ def observe(pod: dict[str, Any]) -> ObservedPod:
         preempted=disruption.get("status") == "True"
         and disruption.get("reason") == REASON_PREEMPTED_BY_SCHEDULER,
         unschedulable_reason=scheduled.get("message") if scheduled.get("status") == "False" else None,
+        never_fits=scheduled.get("status") == "False" and scheduled.get("reason") == REASON_NEVER_FITS,
         devices=devices,
     )

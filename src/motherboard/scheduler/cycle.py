@@ -20,7 +20,16 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from motherboard.api.assignment import DeviceAssignment
-from motherboard.scheduler.admission import Admit, Decision, Preempt, QuotaTree, Victim, Wait, Workload
+from motherboard.scheduler.admission import (
+    Admit,
+    Decision,
+    Preempt,
+    QuotaTree,
+    Victim,
+    Wait,
+    WaitReason,
+    Workload,
+)
 from motherboard.scheduler.admission import admit_heads as _admit_heads
 from motherboard.scheduler.cache import ClusterCache, Placement, PodRequest, Transaction, device_assignment
 from motherboard.scheduler.placement import Placer, Status
@@ -81,6 +90,9 @@ class Pending:
 
     workload: Workload
     message: str
+    never: bool = False
+    """The verdict cannot change as the queues are configured (it asks for more than its queue can ever
+    hold): reason ``NeverFits``, which the operator turns into a terminal condition."""
 
 
 Action = Bind | Evict | Pending
@@ -158,7 +170,7 @@ class Cycle:
             return None
         if isinstance(decision, Wait):
             self.queues.requeue(workload, now)
-            return Pending(workload, decision.message)
+            return Pending(workload, decision.message, never=decision.reason is WaitReason.EXCEEDS_LIMIT)
         if isinstance(decision, Preempt):
             return self._preempt(decision, pods, now)
         return self._place(workload, pods, now)

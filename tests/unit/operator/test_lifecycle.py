@@ -199,3 +199,41 @@ def test_observe_reads_the_schedulers_signals_from_a_pod() -> None:
     seen = observe(pod)
     assert seen.attempt == 2 and seen.preempted and not seen.bound
     assert seen.unschedulable_reason == "0/3 nodes: 3 insufficient nvidia.com/gpu"
+
+
+def test_a_job_its_queue_can_never_hold_fails_with_a_terminal_condition() -> None:
+    # Issue 14: it stayed Queued forever. The scheduler marks the verdict NeverFits; the job ends.
+    message = "team/big can never run in queue team: it needs 64 GPUs, and the most the queue can ever hold is 16 GPUs"
+    waiting = [replace(p, unschedulable_reason=message, never_fits=True) for p in gang(2)]
+    j, result = step(job(tasks=[task(replicas=2)]), waiting)
+    assert j.status is not None and j.status.phase is JobPhase.FAILED
+    assert j.status.reason == "NeverFits" and message in (j.status.message or "")
+    assert condition(j, "Unschedulable") == "True"
+    assert sorted(result.delete) == ["job-worker-0", "job-worker-1"]
+    assert [e.reason for e in result.events] == ["NeverFits"]
+
+
+def test_schedule_timeout_marks_the_job_unschedulable_with_an_event() -> None:
+    # Issue 14: gang.scheduleTimeoutSeconds was documented and never read.
+    spec = {"gang": {"minAvailable": 2, "scheduleTimeoutSeconds": 60}, "tasks": [task(replicas=2)]}
+    waiting = [replace(p, unschedulable_reason="gang needs 2 pods but 1 fit") for p in gang(2)]
+    j, first = step(job(**spec), waiting, T0)
+    assert j.status is not None and j.status.phase is JobPhase.QUEUED
+    assert first.requeue_after == 60, "woken at the deadline even if no event comes"
+    j, later = step(j, waiting, T0 + timedelta(seconds=30))
+    assert j.status is not None and j.status.phase is JobPhase.QUEUED and later.requeue_after == 30
+    j, timed_out = step(j, waiting, T0 + timedelta(seconds=61))
+    assert j.status is not None and j.status.phase is JobPhase.FAILED
+    assert j.status.reason == "ScheduleTimeout"
+    assert j.status.message == (
+        "the gang was not placed within scheduleTimeoutSeconds=60 (0 of 2 pods placed): gang needs 2 pods but 1 fit"
+    )
+    assert condition(j, "Unschedulable") == "True"
+    assert [(e.type, e.reason) for e in timed_out.events] == [("Warning", "ScheduleTimeout")]
+
+
+def test_a_placed_gang_is_never_timed_out() -> None:
+    spec = {"gang": {"minAvailable": 2, "scheduleTimeoutSeconds": 60}, "tasks": [task(replicas=2)]}
+    j, _ = step(job(**spec), gang(2), T0)
+    j, _ = step(j, gang(2, phase="Running", node="n0"), T0 + timedelta(seconds=600))
+    assert j.status is not None and j.status.phase is JobPhase.RUNNING

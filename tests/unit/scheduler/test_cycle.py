@@ -87,6 +87,7 @@ def test_a_workload_over_its_queue_quota_waits_with_the_quota_reason_and_holds_n
     world.submit("default/train", pods=2, gpus=4, queue="team")
     (action,) = world.cycle.run(now=0).actions
     assert isinstance(action, Pending) and "can never run in queue team" in action.message
+    assert action.never, "a verdict only a quota change can alter is marked NeverFits for the operator"
     assert world.cache.placements() == [] and not world.cycle.tree.is_admitted("default/train")
 
 

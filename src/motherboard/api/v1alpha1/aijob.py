@@ -160,7 +160,9 @@ class GangPolicy(ApiModel):
     min_available: int | None = Field(default=None, ge=1)
     """Pods that must be placed together before any starts; default: all replicas of all tasks."""
     schedule_timeout_seconds: int | None = Field(default=None, ge=1, le=86_400)
-    """How long a gang may wait for all its pods to fit before the job is marked unschedulable."""
+    """How long a gang may wait for ``minAvailable`` pods to be placed (counted from when it was first
+    queued): then the job fails with condition ``Unschedulable`` (reason ``ScheduleTimeout``), an Event,
+    and its pods are deleted. Unset: it waits as long as it takes."""
 
 
 class TopologyConstraint(ApiModel):
@@ -283,6 +285,9 @@ class ConditionType(StrEnum):
     FAILED = "Failed"
     PREEMPTED = "Preempted"
     SUSPENDED = "Suspended"
+    UNSCHEDULABLE = "Unschedulable"
+    """True once the job is failed for never fitting: its queue can never hold it (reason ``NeverFits``),
+    or its gang was not placed within ``gang.scheduleTimeoutSeconds`` (reason ``ScheduleTimeout``)."""
 
 
 class TaskStatus(ApiModel):

@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Awaitable, Iterable
 
-from motherboard.api.constants import REASON_PREEMPTED_BY_SCHEDULER
+from motherboard.api.constants import REASON_NEVER_FITS, REASON_PREEMPTED_BY_SCHEDULER
 from motherboard.kube import ApiError
 from motherboard.scheduler.cycle import Action, Bind, Evict, Pending
 from motherboard.scheduler.service import metrics
@@ -182,7 +182,8 @@ class Binder:
             if self._explained.get(info.key) == action.message:
                 continue
             self._explained[info.key] = action.message
-            condition = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}
+            reason = REASON_NEVER_FITS if action.never else "Unschedulable"
+            condition = {"type": "PodScheduled", "status": "False", "reason": reason}
             calls.append(
                 self.api.condition(info.namespace, info.name, {**condition, "message": action.message})
             )
