@@ -53,12 +53,14 @@ def remove_webhook_configurations(cluster: Cluster) -> None:
         cluster.kubectl("delete", kind, GROUP, "--ignore-not-found", check=False)
 
 
-def job_manifest(name: str, replicas: int = 1, env: dict[str, str] | None = None, **spec: Any) -> Obj:
+def job_manifest(
+    name: str, replicas: int = 1, env: dict[str, str] | None = None, duration: str = "600s", **spec: Any
+) -> Obj:
     container: Obj = {"name": "main", "image": "busybox"}
     if env:
         container["env"] = [{"name": k, "value": v} for k, v in env.items()]
     template = {
-        "metadata": {"annotations": {"motherboard.io/simulated-duration": "600s"}},
+        "metadata": {"annotations": {"motherboard.io/simulated-duration": duration}},
         "spec": {"containers": [container]},
     }
     return {

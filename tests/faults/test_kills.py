@@ -1,0 +1,117 @@
+"""SIGKILL inside a gang wave's binding window, at a chosen binding (a fault-injection hook, not luck), then
+the invariants from the API server's view once the system settled.
+
+Before the fix, a scheduler killed 2-3 s into a wave of 4-pod gangs at ``--qps=5`` left gangs half bound:
+the bound members ran alone and finished, the job waited forever for "4 of 4 pods"; the restarted
+scheduler crashed in ``tree.assume`` ("already admitted") or left recovered gangs Pending.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from kubernetes import client
+
+from motherboard.devcluster.invariants import violations
+from motherboard.scheduler.service.api import KILL_AFTER_BINDS_ENV
+from tests.conftest import Cluster
+from tests.faults.helpers import GROUP, VERSION, Operator, create, job_manifest, remove_webhook_configurations
+from tests.integration.test_operator import install_crds, wait_for, webhook_serving
+from tests.integration.test_scheduler import SchedulerProcess
+
+GANGS, SIZE = 6, 4
+SETTLE_SECONDS = 240
+
+
+@pytest.fixture(scope="module")
+def operator(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
+    install_crds(cluster)
+    proc = Operator(cluster, tmp_path_factory.mktemp("kills-operator") / "operator.log")
+    proc.start()
+    try:
+        wait_for("the operator's webhook", lambda: webhook_serving(cluster), timeout=90)
+        yield proc
+    finally:
+        proc.stop()
+        remove_webhook_configurations(cluster)
+        print(proc.tail(40))
+
+
+@pytest.fixture
+def queue(cluster: Cluster, namespace: str, operator: Operator) -> Iterator[str]:
+    """A Queue serving the namespace: the gangs are charged in the quota tree (where "already admitted" was)."""
+    custom = client.CustomObjectsApi(cluster.api)
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Queue",
+        "metadata": {"name": namespace},
+        "spec": {"namespaces": [namespace], "quotas": [{"resource": "nvidia.com/gpu", "nominal": 64}]},
+    }
+    custom.create_cluster_custom_object(GROUP, VERSION, "queues", body)
+    try:
+        yield namespace
+    finally:
+        custom.delete_cluster_custom_object(GROUP, VERSION, "queues", namespace)
+
+
+def listed(cluster: Cluster, namespace: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    custom, core = client.CustomObjectsApi(cluster.api), client.CoreV1Api(cluster.api)
+    jobs = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "aijobs")["items"]
+    raw = core.list_namespaced_pod(namespace, _preload_content=False)
+    pods = json.loads(raw.data)["items"]
+    return jobs, pods
+
+
+def settled(cluster: Cluster, namespace: str) -> bool:
+    jobs, _ = listed(cluster, namespace)
+    return len(jobs) == GANGS and all(
+        (j.get("status") or {}).get("phase") in ("Succeeded", "Failed") for j in jobs
+    )
+
+
+def scheduler(tmp_path: Path, cluster: Cluster, name: str, kill_after: int = 0) -> SchedulerProcess:
+    # --qps=5: the binding window of a wave lasts seconds, as in the report; the kill lands inside it.
+    proc = SchedulerProcess(cluster.kubeconfig, tmp_path / f"{name}.log", "--no-leader-elect", "--qps=5")
+    env = {KILL_AFTER_BINDS_ENV: str(kill_after)} if kill_after else {}
+    with mock.patch.dict(os.environ, env):
+        proc.start()
+    return proc
+
+
+@pytest.mark.parametrize("kill_after", [6], ids=["inside-the-second-gang"])
+def test_a_scheduler_killed_inside_a_gang_binding_leaves_no_half_gang(
+    cluster: Cluster, queue: str, tmp_path: Path, kill_after: int
+) -> None:
+    first = scheduler(tmp_path, cluster, "killed", kill_after)
+    wait_for("the scheduler ready", lambda: first.probe().startswith("ok"), timeout=60)
+    for i in range(GANGS):
+        accepted, error = create(cluster, queue, job_manifest(f"gang-{i}", replicas=SIZE, duration="3s"))
+        assert accepted, error
+    assert first.proc is not None
+    wait_for("the injected SIGKILL", lambda: first.proc is not None and first.proc.poll() is not None, 90)
+    assert first.proc.returncode == -signal.SIGKILL
+    core = client.CoreV1Api(cluster.api)
+    bound_at_kill = sum(bool(p.spec.node_name) for p in core.list_namespaced_pod(queue).items)
+    assert kill_after <= bound_at_kill < GANGS * SIZE, "the kill must land inside the wave"
+    assert bound_at_kill % SIZE, f"{bound_at_kill} pods bound: the kill must leave a gang half bound"
+    time.sleep(5)  # the half gang's bound members run alone and finish (3 s) before the restart
+    second = scheduler(tmp_path, cluster, "restarted")
+    try:
+        wait_for("every job finished", lambda: settled(cluster, queue), timeout=SETTLE_SECONDS)
+        jobs, pods = listed(cluster, queue)
+        assert violations(jobs, pods) == []
+        assert {j["status"]["phase"] for j in jobs} == {"Succeeded"}
+        assert second.proc is not None and second.proc.poll() is None, "the restarted scheduler crashed"
+        log = second.log.read_text()
+        assert "already admitted" not in log and "half bound" in log, log[-3000:]
+    finally:
+        second.stop()
+        print(second.log.read_text()[-3000:])
