@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
+from motherboard.runtime.http import HttpServer, Request, Response, error_response
 from motherboard.runtime.metrics import DeviceInfo, render
 from motherboard.runtime.repository import Repository
 from motherboard.runtime.rest import RestApi
@@ -44,18 +43,6 @@ class ServeOptions:
     device_slice: str = ""
 
 
-async def _start_site(
-    app: web.Application, host: str, port: int, drain_timeout: float
-) -> tuple[web.AppRunner, int]:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=drain_timeout)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=1024)
-    await site.start()
-    server: Any = site._server  # aiohttp keeps the asyncio server private; the bound port is on its socket
-    bound = int(server.sockets[0].getsockname()[1])
-    return runner, bound
-
-
 async def serve(options: ServeOptions, stop: asyncio.Event | None = None) -> None:
     """Run until ``stop`` is set or SIGTERM/SIGINT arrives, then drain and return."""
     from motherboard.runtime.grpc_api import make_server
@@ -75,30 +62,24 @@ async def serve(options: ServeOptions, stop: asyncio.Event | None = None) -> Non
     state.started = True
     device = DeviceInfo(target=options.target or "cpu", device=options.device, slice=options.device_slice)
 
-    runners: list[web.AppRunner] = []
+    servers: list[HttpServer] = []
     ports: dict[str, int] = {}
     if options.http_port != DISABLED:
-        api = RestApi(repository, state, max_body_bytes=options.max_body_bytes)
-        runner, ports["http"] = await _start_site(
-            api.app(), options.host, options.http_port, options.drain_timeout
-        )
-        runners.append(runner)
+        api = RestApi(repository, state)
+        servers.append(HttpServer(api.handle, max_body_bytes=options.max_body_bytes))
+        ports["http"] = await servers[-1].start(options.host, options.http_port)
     if options.metrics_port != DISABLED:
 
-        async def metrics(request: web.Request) -> web.Response:
-            text = render(repository, device, state.in_flight)
-            return web.Response(text=text, content_type="text/plain", charset="utf-8")
+        async def metrics(request: Request) -> Response:
+            if request.path == "/metrics":
+                text = render(repository, device, state.in_flight)
+                return Response(200, text.encode(), "text/plain; version=0.0.4; charset=utf-8")
+            if request.path == "/v2/health/ready":
+                return Response(200 if state.ready else 503)
+            return error_response(404, f"no route for {request.path}")
 
-        async def health(request: web.Request) -> web.Response:
-            return web.Response(status=200 if state.ready else 503)
-
-        app = web.Application()
-        app.router.add_get("/metrics", metrics)
-        app.router.add_get("/v2/health/ready", health)
-        runner, ports["metrics"] = await _start_site(
-            app, options.host, options.metrics_port, options.drain_timeout
-        )
-        runners.append(runner)
+        servers.append(HttpServer(metrics, max_body_bytes=1 << 16))
+        ports["metrics"] = await servers[-1].start(options.host, options.metrics_port)
     grpc_server: Any = None
     if options.grpc_port != DISABLED:
         grpc_server, ports["grpc"] = make_server(
@@ -114,7 +95,7 @@ async def serve(options: ServeOptions, stop: asyncio.Event | None = None) -> Non
     await stop.wait()
     log.info("draining: %d requests in flight", state.in_flight)
     state.draining = True
-    shutdowns = [r.cleanup() for r in runners]
+    shutdowns = [s.shutdown(options.drain_timeout) for s in servers]
     if grpc_server is not None:
         shutdowns.append(grpc_server.stop(options.drain_timeout))
     await asyncio.gather(*shutdowns, return_exceptions=True)
