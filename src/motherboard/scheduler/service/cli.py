@@ -31,7 +31,7 @@ def run_command(
     health_port: Annotated[int, typer.Option(help="Port of /healthz and /readyz (0 disables).")] = 10261,
     leader_elect: Annotated[bool, typer.Option(help="Schedule only while holding the leader Lease.")] = True,
     lease_namespace: Annotated[str, typer.Option(help="Namespace of the leader Lease.")] = "kube-system",
-    lease_duration: Annotated[float, typer.Option(help="Lease duration in seconds.")] = 15.0,
+    lease_duration: Annotated[float, typer.Option(help="Lease duration in seconds.")] = 6.0,
     qps: Annotated[float, typer.Option(help="API writes per second at most (0: unlimited).")] = 0.0,
     concurrency: Annotated[int, typer.Option(help="API calls in flight at most.")] = 64,
     batch: Annotated[int, typer.Option(help="Workloads per scheduling cycle at most.")] = 256,
