@@ -2,10 +2,10 @@
 
 The story of one ``compile_for_target`` call:
 
-1. ask every allowed backend whether it can build the model for the target (before compiling anything);
-2. for each that can, work out the artifact's key (model digest × target × backend version × tuning
+1. for each allowed backend, work out the artifact's key (model digest × target × backend version × tuning
    records) and take the artifact from the store when it is there — never rebuild it;
-3. otherwise compile in a scratch folder, write the manifest, and put both into the store atomically;
+2. otherwise ask the backend whether it can build the model for the target (before compiling anything);
+3. if it can, compile in a scratch folder, write the manifest, and put both into the store atomically;
 4. measure latency where the target runs on this machine;
 5. let the adaptation policy (:mod:`motherboard.models.policy`) choose the artifact to serve, with a reason.
 """
@@ -42,6 +42,14 @@ def backend(name: str) -> Backend:
 
         return OnnxRuntimeBackend()
     raise ModelError(f"backend {name!r} is unknown; known backends: {', '.join(BACKEND_NAMES)}")
+
+
+class Unsupported(ModelError):
+    """A backend cannot build the model for the target, for these reasons."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,10 @@ def compile_with(
     cached = stored is not None
     with tempfile.TemporaryDirectory(prefix="motherboard-compile-") as scratch:
         if stored is None:
+            # Asked only on a miss: the operator check imports TVM's frontend (a second of start-up).
+            reasons = impl.unsupported(model, target)
+            if reasons:
+                raise Unsupported(reasons)
             started = time.perf_counter()
             compiled = impl.compile(model, target, Path(scratch), tuning)
             seconds = time.perf_counter() - started
@@ -186,10 +198,6 @@ def compile_for_target(
     results: list[ArtifactResult] = []
     for backend_name in backends:
         impl = backend(backend_name)
-        reasons = impl.unsupported(model, target)
-        if reasons:
-            refused[backend_name] = reasons
-            continue
         tuning = _tuning(model, target, backend_name, trials, tuning_root)
         try:
             results.append(
@@ -205,6 +213,8 @@ def compile_for_target(
                     measure_latency=measure_latency,
                 )
             )
+        except Unsupported as exc:
+            refused[backend_name] = exc.reasons
         except ModelError as exc:
             if len(backends) == 1:
                 raise

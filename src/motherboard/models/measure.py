@@ -61,5 +61,11 @@ def measure(
             start = time.perf_counter()
             runner.run(feeds)
             samples.append((time.perf_counter() - start) * 1e6)
-        results.append(Latency(batch, float(np.percentile(samples, 50)), float(np.percentile(samples, 99))))
+        results.append(
+            Latency(
+                batch,
+                round(float(np.percentile(samples, 50)), 1),
+                round(float(np.percentile(samples, 99)), 1),
+            )
+        )
     return tuple(results)

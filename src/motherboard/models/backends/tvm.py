@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -115,11 +116,13 @@ class TvmBackend:
         import tvm
 
         mod, static_batch = self._relax(model)
-        tvm_target = tvm.target.Target(
-            dict(target.tvm), host=dict(target.tvm_host) if target.tvm_host else None
-        )
+        options = dict(target.tvm)
+        tuned = tuning is not None and (tuning.trials > 0 or records_count(tuning.database) > 0)
+        if tuned:  # MetaSchedule sizes its parallel loops by the target's core count
+            options["num-cores"] = os.cpu_count() or 1
+        tvm_target = tvm.target.Target(options, host=dict(target.tvm_host) if target.tvm_host else None)
         trials, records = 0, None
-        if tuning is not None and (tuning.trials > 0 or records_count(tuning.database)):
+        if tuning is not None and tuned:
             mod, trials, records = self._tune(mod, model, target, tvm_target, tuning, static_batch)
         try:
             executable = tvm.compile(mod, target=tvm_target)
