@@ -19,7 +19,7 @@ from motherboard.api.assignment import DeviceAssignment
 from motherboard.demo import components
 from motherboard.demo.run import finished
 from tests.conftest import Cluster
-from tests.integration.test_operator import install_crds, wait_for, webhook_serving
+from tests.integration.test_operator import delete_queue, install_crds, wait_for, webhook_serving
 
 REPO = Path(__file__).resolve().parents[2]
 GROUP, VERSION = "motherboard.io", "v1alpha1"
@@ -188,7 +188,7 @@ def test_a_high_priority_job_preempts_a_low_priority_one_whose_aijob_shows_preem
         assert conditions(low).get("Preempted") == "True", low["status"]
         assert low["status"]["preemptions"] >= 1 and low["status"]["phase"] in {"Preempted", "Queued"}
     finally:
-        api.delete_cluster_custom_object(GROUP, VERSION, "queues", namespace)
+        delete_queue(api, namespace, namespace)
 
 
 def _phase(api: client.CustomObjectsApi, namespace: str, name: str) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,9 +20,11 @@ from tests.integration.test_operator import (
     free_port,
     has_webhooks,
     install_crds,
+    make_job,
     wait_for,
     webhook_serving,
 )
+from tests.integration.test_scheduler import SchedulerProcess
 
 Obj = dict[str, Any]
 UNPROCESSABLE = 422
@@ -93,6 +96,7 @@ class Queues:
 def queues(cluster: Cluster, namespace: str, operator: OperatorProcess) -> Iterator[Queues]:
     api = Queues(cluster, namespace)
     yield api
+    api.custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, "aijobs")
     client.CoreV1Api(cluster.api).delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
     api.cleanup()
 
@@ -176,3 +180,70 @@ def test_queue_status_counts_one_loan_once(cluster: Cluster, queues: Queues) -> 
 
     assert wait_for("queue status with the loan", lent, timeout=60) == {a: "0", b: "1", c: "1"}
     assert (queues.get(a)["status"]["usage"][0]["borrowed"]) == "2"
+
+
+def job_manifest(name: str, gpus: int, **gang: Any) -> Obj:
+    job = make_job(name, replicas=2)
+    job["spec"]["tasks"][0]["devices"]["count"] = gpus
+    if gang:
+        job["spec"]["gang"] = gang
+    return job
+
+
+def job_status(cluster: Cluster, ns: str, name: str) -> Obj:
+    job = client.CustomObjectsApi(cluster.api).get_namespaced_custom_object(
+        GROUP, VERSION, ns, "aijobs", name
+    )
+    return dict(job.get("status") or {})
+
+
+def test_schedule_timeout_fails_a_gang_not_placed_in_time_with_a_reason_and_an_event(
+    cluster: Cluster, queues: Queues
+) -> None:
+    # No scheduler runs: the gang is never placed. Before: scheduleTimeoutSeconds was never read.
+    custom = client.CustomObjectsApi(cluster.api)
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, queues.ns, "aijobs", job_manifest("late", 1, minAvailable=2, scheduleTimeoutSeconds=3)
+    )
+    status = wait_for(
+        "the job failed",
+        lambda: (s := job_status(cluster, queues.ns, "late")).get("phase") == "Failed" and s,
+        60,
+    )
+    assert status["reason"] == "ScheduleTimeout"
+    assert status["message"].startswith("the gang was not placed within scheduleTimeoutSeconds=3 (0 of 2")
+    unschedulable = next(c for c in status["conditions"] if c["type"] == "Unschedulable")
+    assert (unschedulable["status"], unschedulable["reason"]) == ("True", "ScheduleTimeout")
+    events = client.CoreV1Api(cluster.api).list_namespaced_event(
+        queues.ns, field_selector="involvedObject.name=late"
+    )
+    assert "ScheduleTimeout" in {e.reason for e in events.items}
+
+
+def test_a_job_its_queue_can_never_hold_fails_instead_of_waiting_forever(
+    cluster: Cluster, queues: Queues, tmp_path: Path
+) -> None:
+    # Before: it stayed Queued with "over quota" for ever.
+    queues.create("org", 2)
+    team = queues.create("team", 2, "org")
+    scheduler = SchedulerProcess(cluster.kubeconfig, tmp_path / "scheduler.log", "--no-leader-elect").start()
+    try:
+        wait_for("scheduler ready", lambda: "ok" in scheduler.probe(), timeout=60)
+        job = job_manifest("giant", 4)
+        job["spec"]["queue"] = team
+        client.CustomObjectsApi(cluster.api).create_namespaced_custom_object(
+            GROUP, VERSION, queues.ns, "aijobs", job
+        )
+        status = wait_for(
+            "the job failed",
+            lambda: (s := job_status(cluster, queues.ns, "giant")).get("phase") == "Failed" and s,
+            60,
+        )
+    finally:
+        scheduler.stop()
+    assert status["reason"] == "NeverFits"
+    assert status["message"] == (
+        f"can never be scheduled as the queues are configured: {queues.ns}/giant can never run in queue {team}: "
+        f"it needs 8 GPUs, and the most the queue can ever hold is 2 GPUs (its parent queue "
+        f"{queues.name('org')}'s nominal 2 GPUs)"
+    )

@@ -139,7 +139,7 @@ def _wait(tree: QuotaTree, workload: Workload, resource: str, reason: WaitReason
     if reason is WaitReason.EXCEEDS_LIMIT:
         binding = tree.model.binding(queue, resource, idle=True)
         most = format_amount(resource, max(0, tree.capacity(queue, resource)))
-        where = "its" if binding == queue else f"parent queue {binding}'s"
+        where = "its" if binding == queue else f"its parent queue {binding}'s"
         message = (
             f"{name} can never run in queue {queue}: it needs {needs}, and the most the queue can ever hold "
             f"is {most} ({where} {_limit_text(tree, binding, resource)})"
