@@ -271,3 +271,37 @@ def bench(
     out.print(table)
     if result.choice:
         out.print(f"policy: {escape(result.choice.reason)}", highlight=False)
+
+
+@app.command()
+def status(
+    manifest: Annotated[Path, typer.Argument(help="A YAML file with one Model (file:// or http(s):// sources).")],
+    target: Annotated[
+        list[str] | None, typer.Option("--target", "-t", help="Targets to compile the latest version for.")
+    ] = None,
+    store_dir: Annotated[Path | None, typer.Option("--store", help="Artifact store root.")] = None,
+) -> None:
+    """Compute a Model's status as the operator writes it (versions, summaries, artifacts, conditions)."""
+    import yaml
+
+    from motherboard.api.manifests import ManifestError, load_manifests
+    from motherboard.api.v1alpha1.model import Model
+
+    with _errors():
+        try:
+            models = [m.obj for m in load_manifests(manifest) if isinstance(m.obj, Model)]
+        except ManifestError as exc:
+            raise ModelError(str(exc)) from None
+        if len(models) != 1:
+            raise ModelError(f"{manifest}: holds {len(models)} Models; give a file with exactly one")
+        from motherboard.models.status import model_status
+        from motherboard.models.store import FilesystemStore, default_store_root
+
+        root = store_dir or default_store_root()
+        result = model_status(models[0], target or [], FilesystemStore(root / "store"), root / "tuning")
+    out.print(
+        escape(yaml.safe_dump({"status": result.model_dump(mode="json", by_alias=True, exclude_none=True)})),
+        highlight=False,
+    )
+    if any(c.status != "True" for c in result.conditions):
+        raise typer.Exit(1)
