@@ -180,6 +180,9 @@ def test_queue_status_counts_one_loan_once(cluster: Cluster, queues: Queues) -> 
 
     assert wait_for("queue status with the loan", lent, timeout=60) == {a: "0", b: "1", c: "1"}
     assert (queues.get(a)["status"]["usage"][0]["borrowed"]) == "2"
+    # kubectl get shows usage against quota (before: no usage column at all).
+    table = cluster.kubectl("get", "mbq", a).stdout.splitlines()
+    assert "USED/NOMINAL" in table[0] and "nvidia.com/gpu 6/4 (2 borrowed)" in table[1], table
 
 
 def job_manifest(name: str, gpus: int, **gang: Any) -> Obj:
@@ -218,6 +221,30 @@ def test_schedule_timeout_fails_a_gang_not_placed_in_time_with_a_reason_and_an_e
         queues.ns, field_selector="involvedObject.name=late"
     )
     assert "ScheduleTimeout" in {e.reason for e in events.items}
+    header, row = cluster.kubectl("get", "aij", "late", "-n", queues.ns).stdout.splitlines()
+    assert {"PODS", "REASON"} <= set(header.split()) and "ScheduleTimeout" in row.split(), (header, row)
+
+
+def test_kubectl_get_devicepools_shows_allocated_and_free(cluster: Cluster, queues: Queues) -> None:
+    name = queues.name("h100")
+    pool = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "DevicePool",
+        "metadata": {"name": name},
+        "spec": {"vendor": "nvidia", "model": "H100-80GB"},
+    }
+    custom = client.CustomObjectsApi(cluster.api)
+    custom.create_cluster_custom_object(GROUP, VERSION, "devicepools", pool)
+    try:
+        table = wait_for(
+            "pool status",
+            lambda: (t := cluster.kubectl("get", "dp", name).stdout.splitlines()) and "/" in t[1] and t,
+        )
+    finally:
+        custom.delete_cluster_custom_object(GROUP, VERSION, "devicepools", name)
+    header = table[0].split()
+    assert "ALLOCATED" in header and "FREE" in header, table
+    assert "nvidia.com/gpu" in table[1] and "0/32" in table[1], table
 
 
 def test_a_job_its_queue_can_never_hold_fails_instead_of_waiting_forever(

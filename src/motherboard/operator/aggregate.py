@@ -151,6 +151,8 @@ def pool_status(
         healthy=healthy,
         capacity={r: _fmt(v) for r, v in capacity.items()},
         allocated={r: _fmt(v) for r, v in allocated.items()},
+        in_use=", ".join(f"{_fmt(allocated[r])}/{_fmt(capacity[r])} {r}" for r in resources) or None,
+        free=", ".join(f"{_fmt(max(Decimal(0), capacity[r] - allocated[r]))} {r}" for r in resources) or None,
         conditions=[ready],
     )
 
@@ -214,8 +216,20 @@ def queue_statuses(
                     lent=_fmt(lent),
                 )
             )
-        result[name] = QueueStatus(usage=usage, pending_jobs=pending[name], admitted_jobs=admitted[name])
+        result[name] = QueueStatus(
+            usage=usage, summary=_summary(usage), pending_jobs=pending[name], admitted_jobs=admitted[name]
+        )
     return result
+
+
+def _summary(usage: list[ResourceUsage]) -> str | None:
+    # One line for `kubectl get queues`: used/nominal per quota, with what is borrowed.
+    parts = []
+    for line in usage:
+        where = f"@{line.pool}" if line.pool else ""
+        borrowed = f" ({line.borrowed} borrowed)" if line.borrowed != "0" else ""
+        parts.append(f"{line.resource}{where} {line.used}/{line.nominal}{borrowed}")
+    return ", ".join(parts) or None
 
 
 def _fmt(value: Decimal) -> str:

@@ -66,11 +66,13 @@ def plan(
     result = Plan(status=status)
     current = [p for p in pods if p.attempt == attempt(status) and not p.deleting]
 
-    # 1. Finished jobs only wait for their TTL.
+    # 1. Finished jobs only wait for their TTL. Their counts stay as they were once the pods are gone
+    # (a finished job showed "0/6" as soon as its pods were cleaned up).
     if old.phase in TERMINAL:
         _expire(job, result, now)
         result.delete = [p.name for p in pods if not p.deleting and not p.finished]
-        _count(job, status, current)
+        if current:
+            _count(job, status, current)
         return result
 
     # 2. Suspended jobs release every pod (and so every device) until resumed.
@@ -275,6 +277,22 @@ def _count(job: AIJob, status: AIJobStatus, pods: Sequence[ObservedPod]) -> None
         if p.node
     ]
     status.ready = f"{sum(p.phase == 'Running' for p in pods)}/{job.spec.total_replicas}"
+    status.pods = pods_summary(pods, job.spec.total_replicas)
+
+
+def pods_summary(pods: Sequence[ObservedPod], total: int) -> str:
+    """``3/4 running``, ``4/4 succeeded``, ``1 failed, 3/4 succeeded``, ``2/4 placed`` (the Pods column)."""
+    succeeded = sum(p.phase == "Succeeded" for p in pods)
+    failed = sum(p.phase == "Failed" for p in pods)
+    running = sum(p.phase == "Running" for p in pods)
+    if failed:
+        return f"{failed} failed, {succeeded}/{total} succeeded"
+    if succeeded and not running:
+        return f"{succeeded}/{total} succeeded"
+    if running:
+        done = f", {succeeded} succeeded" if succeeded else ""
+        return f"{running}/{total} running{done}"
+    return f"{sum(p.bound for p in pods)}/{total} placed"
 
 
 _PHASE_CONDITION = {

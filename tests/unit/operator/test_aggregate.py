@@ -80,6 +80,7 @@ def test_a_pool_counts_its_sites_nodes_devices_capacity_and_allocation() -> None
     )
     assert (status.nodes, status.devices, status.healthy) == (2, 3, 2)
     assert status.capacity == {"nvidia.com/gpu": "3"} and status.allocated == {"nvidia.com/gpu": "1"}
+    assert (status.in_use, status.free) == ("1/3 nvidia.com/gpu", "2 nvidia.com/gpu")  # kubectl get columns
     assert status.conditions[0].status == "True"
 
 
@@ -143,3 +144,10 @@ def test_a_parents_spare_quota_is_lent_by_nobody() -> None:
     queues = {"org": queue("org", None, "10"), "a": queue("a", "org", "4"), "b": queue("b", "org", "4")}
     statuses = queue_statuses(queues, [], usage(pod("big", "n", "a", count=6)))
     assert statuses["b"].usage[0].lent == "0"  # org's 2 beyond its children's nominals cover a's loan
+
+
+def test_queue_status_has_one_line_of_used_of_nominal_for_kubectl_get() -> None:
+    queues = {"org": queue("org", None, "12"), "a": queue("a", "org", "4")}
+    statuses = queue_statuses(queues, [], usage(pod("big", "n", "a", count=6)))
+    assert statuses["a"].summary == "nvidia.com/gpu 6/4 (2 borrowed), cpu 1/64"
+    assert statuses["org"].summary == "nvidia.com/gpu 6/12, cpu 1/64"

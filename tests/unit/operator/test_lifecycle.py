@@ -237,3 +237,15 @@ def test_a_placed_gang_is_never_timed_out() -> None:
     j, _ = step(job(**spec), gang(2), T0)
     j, _ = step(j, gang(2, phase="Running", node="n0"), T0 + timedelta(seconds=600))
     assert j.status is not None and j.status.phase is JobPhase.RUNNING
+
+
+def test_the_pods_column_shows_done_counts_and_keeps_them_once_the_pods_are_gone() -> None:
+    # Issue 14: a finished job showed READY 0/6.
+    j, _ = step(job(tasks=[task(replicas=2)]), [])
+    assert j.status is not None and j.status.pods == "0/2 placed"
+    j, _ = step(j, gang(2, phase="Running", node="n0"))
+    assert j.status is not None and j.status.pods == "2/2 running"
+    j, _ = step(j, gang(2, phase="Succeeded", node="n0"))
+    assert j.status is not None and j.status.phase is JobPhase.SUCCEEDED and j.status.pods == "2/2 succeeded"
+    j, _ = step(j, [])  # the pods were cleaned up
+    assert j.status is not None and j.status.pods == "2/2 succeeded"

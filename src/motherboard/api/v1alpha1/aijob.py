@@ -344,6 +344,9 @@ class AIJobStatus(ApiModel):
     """How many times the job was preempted and requeued (not counted against backoffLimit)."""
     ready: str | None = None
     """Running pods / desired pods, e.g. ``8/8`` (for display)."""
+    pods: str | None = None
+    """The pods by state, for ``kubectl get``: ``3/4 running``, ``4/4 succeeded``, ``1 failed, 3/4
+    succeeded``, ``2/4 placed``; kept from the last count once the job has finished and its pods are gone."""
     queued_time: datetime | None = None
     """When the job entered its queue."""
     admitted_time: datetime | None = None
@@ -367,7 +370,8 @@ class AIJob(Resource):
         {"name": "Type", "type": "string", "jsonPath": ".spec.type"},
         {"name": "Queue", "type": "string", "jsonPath": ".spec.queue"},
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-        {"name": "Ready", "type": "string", "jsonPath": ".status.ready"},
+        {"name": "Pods", "type": "string", "jsonPath": ".status.pods"},
+        {"name": "Reason", "type": "string", "jsonPath": ".status.reason"},
         {"name": "Restarts", "type": "integer", "jsonPath": ".status.restarts"},
         {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},

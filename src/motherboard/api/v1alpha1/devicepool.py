@@ -121,6 +121,10 @@ class DevicePoolStatus(ApiModel):
     """Allocatable quantity per resource (devices, slices or shares)."""
     allocated: dict[str, str] = Field(default_factory=dict)
     """Quantity per resource held by bound pods."""
+    in_use: str | None = None
+    """Allocated of capacity, for ``kubectl get``: ``6/32 nvidia.com/gpu``."""
+    free: str | None = None
+    """What is left, for ``kubectl get``: ``26 nvidia.com/gpu``."""
     conditions: list[Condition] = Field(
         default_factory=list,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
@@ -145,6 +149,8 @@ class DevicePool(Resource):
         {"name": "Nodes", "type": "integer", "jsonPath": ".status.nodes"},
         {"name": "Devices", "type": "integer", "jsonPath": ".status.devices"},
         {"name": "Healthy", "type": "integer", "jsonPath": ".status.healthy"},
+        {"name": "Allocated", "type": "string", "jsonPath": ".status.inUse"},
+        {"name": "Free", "type": "string", "jsonPath": ".status.free"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     ]
 

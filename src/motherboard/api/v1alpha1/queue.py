@@ -153,6 +153,8 @@ class QueueStatus(ApiModel):
 
     usage: list[ResourceUsage] = Field(default_factory=list)
     """Usage per quota."""
+    summary: str | None = None
+    """Used of nominal per quota, for ``kubectl get``: ``nvidia.com/gpu 10/8 (2 borrowed), cpu 12/64``."""
     pending_jobs: int = Field(default=0, ge=0)
     """Jobs waiting for admission."""
     admitted_jobs: int = Field(default=0, ge=0)
@@ -176,6 +178,7 @@ class Queue(Resource):
     PRINTER_COLUMNS: ClassVar[list[dict[str, Any]]] = [
         {"name": "Parent", "type": "string", "jsonPath": ".spec.parent"},
         {"name": "Weight", "type": "integer", "jsonPath": ".spec.weight"},
+        {"name": "Used/Nominal", "type": "string", "jsonPath": ".status.summary"},
         {"name": "Pending", "type": "integer", "jsonPath": ".status.pendingJobs"},
         {"name": "Admitted", "type": "integer", "jsonPath": ".status.admittedJobs"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
