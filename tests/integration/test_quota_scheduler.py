@@ -103,3 +103,12 @@ def test_a_queue_whose_parent_is_missing_stops_only_its_own_subtree(setup: tuple
     wait_for("the healthy tree's pod bound", lambda: pods.bound("healthy"), timeout=60)
     text = wait_for("the orphan's reason", lambda: message(pods, "orphan"), timeout=30)
     assert text == f"queue {orphan} admits nothing: its parent queue {queues.name('ghost')} does not exist"
+
+
+def test_preferred_sites_decide_where_a_pod_goes(setup: tuple[Pods, Queues]) -> None:
+    # Before: placement.preferredSites was never read, and node order put the pod in the central site.
+    pods, _ = setup
+    preferred = pod("edgy", annotations={"motherboard.io/placement": '{"preferredSites": ["edge-east"]}'})
+    pods.create(preferred)
+    (bound,) = wait_for("the pod bound", lambda: pods.bound("edgy"), timeout=60)
+    assert bound.spec.node_name.startswith("edge-east"), bound.spec.node_name

@@ -94,6 +94,8 @@ class PodRequest:
     site_kind: str | None = None
     """Required site kind, ``central`` or ``edge``."""
     preferred_site_kind: str | None = None
+    preferred_sites: tuple[str, ...] = ()
+    """Sites to prefer, most preferred first (``placement.preferredSites``)."""
     priority: int = 0
     queue: str = "default"
     labels: dict[str, str] = field(default_factory=dict, compare=False, hash=False)

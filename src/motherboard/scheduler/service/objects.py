@@ -184,6 +184,9 @@ def _placement(raw: Obj | None) -> dict[str, Any]:
     sites = raw.get("requiredSites") or []
     if len(sites) == 1:
         out["site"] = sites[0]  # several sites: the pod's node affinity (rendered by the operator) decides
+    preferred = raw.get("preferredSites") or []
+    if preferred:
+        out["preferred_sites"] = tuple(str(site) for site in preferred)
     if raw.get("siteKind"):
         out["site_kind"] = str(raw["siteKind"]).lower()
     topology = raw.get("topology")
