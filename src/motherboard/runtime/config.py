@@ -9,7 +9,11 @@ what is missing is derived from the model:
   dynamic first dimension, else 0 (the model takes no batch dimension the server may batch on);
 - ``dynamic_batching``: on (no added delay) when there is no ``config.json`` and the model can batch; when a
   ``config.json`` exists, batching is on only if it names ``dynamic_batching`` (Triton's rule);
-- ``instance_group``: one CPU instance; ``version_policy``: the latest version.
+- ``instance_group``: one instance per CPU core, up to ``MAX_DEFAULT_INSTANCES``, each runner given
+  cores / instances threads (measured on 2 cores with the OCR classifier: 2 single-threaded instances
+  served 1.8x the requests of 1 two-threaded one, at half the CPU per request: ONNX Runtime's intra-op
+  pool spins);
+- ``version_policy``: the latest version.
 
 Ensembles (``"platform": "ensemble"``) name their steps in ``ensemble_scheduling.step``; their inputs and
 outputs may be given (``input``/``output``) or are derived from the steps.
@@ -18,6 +22,7 @@ outputs may be given (``input``/``output``) or are derived from the steps.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +34,12 @@ DEFAULT_MAX_BATCH_SIZE = 32
 DEFAULT_MAX_QUEUE_SIZE = 1024
 """Requests waiting per model version before the server answers 503/UNAVAILABLE (never unbounded memory)."""
 ENSEMBLE_PLATFORM = "ensemble"
+MAX_DEFAULT_INSTANCES = 4
+
+
+def default_instances() -> int:
+    """Instances of a model whose config names none: one per core, at most ``MAX_DEFAULT_INSTANCES``."""
+    return max(1, min(MAX_DEFAULT_INSTANCES, os.cpu_count() or 1))
 
 
 class ConfigError(ValueError):
@@ -91,7 +102,8 @@ class ModelConfig:
     max_batch_size: int | None = None
     batching: Batching | None = None
     has_file: bool = False
-    instances: int = 1
+    instances: int | None = None
+    """``None``: :func:`default_instances`."""
     version_policy: VersionPolicy = field(default_factory=VersionPolicy)
     steps: tuple[EnsembleStep, ...] = ()
     inputs: tuple[TensorSpec, ...] = ()
@@ -170,7 +182,7 @@ def parse_config(name: str, data: dict[str, Any], *, has_file: bool = True) -> M
     if "max_queue_size" in data:  # a Motherboard field: bound the queue of a model that does not batch
         queue_size = _int(data, "max_queue_size", DEFAULT_MAX_QUEUE_SIZE, where="", minimum=1)
 
-    instances = 1
+    instances: int | None = None
     groups = data.get("instance_group", [])
     if not isinstance(groups, list):
         raise ConfigError("instance_group: expected a list")
@@ -365,7 +377,7 @@ def resolve(
         platform=config.platform or platform,
         max_batch_size=max_batch,
         batching=batching,
-        instances=config.instances,
+        instances=config.instances or default_instances(),
         version_policy=config.version_policy,
         inputs=inputs,
         outputs=outputs,

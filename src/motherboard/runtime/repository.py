@@ -26,7 +26,14 @@ from motherboard.models.tensors import TensorSpec
 from motherboard.runtime import ensemble
 from motherboard.runtime.batcher import Batcher
 from motherboard.runtime.codec import InputTensor, check_inputs
-from motherboard.runtime.config import ConfigError, ModelConfig, ServingConfig, read_config, resolve
+from motherboard.runtime.config import (
+    ConfigError,
+    ModelConfig,
+    ServingConfig,
+    default_instances,
+    read_config,
+    resolve,
+)
 from motherboard.runtime.errors import InferError, Status, invalid, not_found, unavailable
 from motherboard.runtime.stats import VersionStats
 
@@ -210,7 +217,7 @@ class Repository:
         from motherboard.models.runner import load_runner
 
         folder = self.root / name / str(version)
-        instances = max(1, config.instances)
+        instances = config.instances or default_instances()
         threads = self.threads or max(1, (os.cpu_count() or 1) // instances)
 
         def load() -> list[Any]:
