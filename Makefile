@@ -16,7 +16,7 @@ help: ## List every target with one line each
 
 install: system-packages $(STAMP) ## Create .venv and install motherboard with its dev tools (once per pyproject change)
 
-system-packages: ## Install the missing Debian packages of hack/apt-packages.txt (lld, qemu-user, aarch64 g++)
+system-packages: ## Install the missing Debian packages of hack/apt-packages.txt (lld, qemu-user, aarch64 g++, containerd...)
 	@bash hack/install-system-packages.sh
 
 $(STAMP): pyproject.toml

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Install the Debian packages listed in hack/apt-packages.txt whose command is missing.
+# Install the Debian packages listed in hack/apt-packages.txt whose command (or absolute file) is missing.
 # Idempotent and quiet when everything is there; needs root (or sudo) only when something is missing.
 set -euo pipefail
 list="$(dirname "$0")/apt-packages.txt"
 missing=()
 while read -r package command; do
   [[ -z "$package" || "$package" == \#* ]] && continue
-  command -v "$command" >/dev/null 2>&1 || missing+=("$package")
+  if [[ "$command" == /* ]]; then  # a file the package installs off PATH (e.g. CNI plugins)
+    [[ -x "$command" ]] || missing+=("$package")
+  else
+    command -v "$command" >/dev/null 2>&1 || missing+=("$package")
+  fi
 done <"$list"
 ((${#missing[@]} == 0)) && exit 0
 echo "installing Debian packages: ${missing[*]}"

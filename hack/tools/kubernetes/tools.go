@@ -1,6 +1,7 @@
 //go:build tools
 
-// Package tools pins the Kubernetes control-plane binaries that `motherboard dev-cluster` builds.
+// Package tools pins the Kubernetes binaries that `motherboard dev-cluster` builds: the control plane and,
+// for real nodes, the kubelet.
 // There is no code here: the blank imports make `go mod tidy` keep the main packages' dependencies.
 package tools
 
@@ -9,4 +10,5 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 )

@@ -61,6 +61,8 @@ class GoTool:
     tags: tuple[str, ...] = ()
     ldflags: tuple[str, ...] = ()
     cache_prefix: str = ""
+    module_name: str = ""
+    """Directory under ``hack/tools/`` when several tools share one module (default: :attr:`name`)."""
 
     @property
     def cache_key(self) -> str:
@@ -70,7 +72,7 @@ class GoTool:
         return (root or cache_dir()) / self.cache_key / "bin"
 
     def module_dir(self) -> Path:
-        return repo_root() / "hack" / "tools" / self.name
+        return repo_root() / "hack" / "tools" / (self.module_name or self.name)
 
 
 TOOLS: tuple[GoTool, ...] = (
@@ -122,6 +124,22 @@ TOOLS: tuple[GoTool, ...] = (
 )
 
 
+KUBELET = GoTool(
+    # The kubelet comes from the same pinned module as the control plane, so node and API server match, but
+    # it is a tool of its own: only real nodes need it, and adding it to the control plane's binaries would
+    # make every existing cache incomplete and rebuild all of them (minutes) for kwok-only clusters.
+    name="kubelet",
+    module="k8s.io/kubernetes",
+    version=K8S_VERSION,
+    module_name="kubernetes",
+    binaries={"kubelet": "k8s.io/kubernetes/cmd/kubelet"},
+    tags=("selinux", "notest"),
+    ldflags=_k8s_version_ldflags(K8S_VERSION),
+)
+NODE_TOOLS: tuple[GoTool, ...] = (KUBELET,)
+"""Binaries a real node needs on top of :data:`TOOLS`; built by :func:`ensure_binaries` only on request."""
+
+
 class BuildError(RuntimeError):
     """A tool could not be built (no Go toolchain, a module the proxy does not serve, a compile error)."""
 
@@ -162,6 +180,10 @@ class Binaries:
     @property
     def helm(self) -> Path:
         return self.paths["helm"]
+
+    @property
+    def kubelet(self) -> Path:
+        return self.paths["kubelet"]
 
 
 def _silent(_: str) -> None:
@@ -266,12 +288,20 @@ def build_tool(tool: GoTool, progress: Progress = _silent, root: Path | None = N
 
 def binaries(root: Path | None = None) -> Binaries:
     """Where every binary is (or will be) without building anything."""
-    return Binaries({name: tool.bin_dir(root) / name for tool in TOOLS for name in tool.binaries})
+    return Binaries(
+        {name: tool.bin_dir(root) / name for tool in (*TOOLS, *NODE_TOOLS) for name in tool.binaries}
+    )
 
 
-def ensure_binaries(progress: Progress = _silent, root: Path | None = None) -> Binaries:
-    """Build whatever is missing (idempotent: a warm cache returns at once) and return the paths."""
-    for tool in TOOLS:
+def ensure_binaries(
+    progress: Progress = _silent, root: Path | None = None, *, real_nodes: bool = False
+) -> Binaries:
+    """Build whatever is missing (idempotent: a warm cache returns at once) and return the paths.
+
+    ``real_nodes`` adds the kubelet (:data:`NODE_TOOLS`); without it the kubelet's path is returned but the
+    binary may not exist.
+    """
+    for tool in (*TOOLS, *NODE_TOOLS) if real_nodes else TOOLS:
         if is_built(tool, root):
             progress(f"{tool.name} {tool.version}: cached in {tool.bin_dir(root)}")
         else:
