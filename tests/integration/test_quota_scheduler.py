@@ -112,3 +112,20 @@ def test_preferred_sites_decide_where_a_pod_goes(setup: tuple[Pods, Queues]) -> 
     pods.create(preferred)
     (bound,) = wait_for("the pod bound", lambda: pods.bound("edgy"), timeout=60)
     assert bound.spec.node_name.startswith("edge-east"), bound.spec.node_name
+
+
+def test_an_elastic_gang_starts_with_what_the_quota_allows(setup: tuple[Pods, Queues]) -> None:
+    # 8 pods x 4 GPUs, minAvailable 1, quota 28 GPUs on an idle cluster. Before: 0 pods ran ("needs
+    # 32000m, 28000m free"); partial admission runs 7 and the 8th waits for quota.
+    pods, queues = setup
+    team = queues.create("elastic", 28)
+    labels = {"motherboard.io/queue": team}
+    pods.create(*(pod(f"e{i}", 4, group="elastic", size=1, labels=labels) for i in range(8)))
+    wait_for("7 pods bound", lambda: len(pods.bound("e")) == 7, timeout=60)
+    waiting = next(p.metadata.name for p in pods.all() if not p.spec.node_name)
+    text = wait_for("the quota reason", lambda: message(pods, waiting), timeout=30)
+    assert text == (
+        f"queue {team} has 0 GPUs free, {pods.ns}/elastic needs 4 GPUs: queue {team} uses 28 GPUs of its "
+        f"nominal 28 GPUs"
+    ), (waiting, text)
+    assert len(pods.bound("e")) == 7

@@ -32,7 +32,7 @@ from motherboard.scheduler.admission import (
 )
 from motherboard.scheduler.admission import admit_heads as _admit_heads
 from motherboard.scheduler.cache import ClusterCache, Placement, PodRequest, Transaction, device_assignment
-from motherboard.scheduler.placement import Placer, Status
+from motherboard.scheduler.placement import GangOutcome, Placer, Status
 from motherboard.scheduler.queueing import QueueManager
 
 NO_QUEUE = "~unqueued"
@@ -168,6 +168,8 @@ class Cycle:
         if not pods:  # a member left since the workload was queued: the adapter re-queues it when complete
             self._release(workload)
             return None
+        if workload.min_pods and workload.pods < len(pods):
+            pods = pods[: workload.pods]  # partially admitted: its first pods (the rest wait for quota)
         if isinstance(decision, Wait):
             self.queues.requeue(workload, now)
             return Pending(workload, decision.message, never=decision.reason is WaitReason.EXCEEDS_LIMIT)
@@ -190,12 +192,41 @@ class Cycle:
         if self._batch is None:
             self._batch = Transaction(self.cache)
         outcome = self.placer.place_gang(pods, self._batch)  # a gang that fails leaves nothing in it
+        if not outcome.ok and workload.min_pods and len(pods) > workload.min_pods:
+            workload, outcome = self._place_fewer(workload, pods, outcome)
         if not outcome.ok:
             self._release(workload)
             self.queues.requeue(workload, now)
             return Pending(workload, gang_message(pods, outcome.status))
         self.queues.delete(workload.key)
         return self._bind(workload, outcome.placements)
+
+    def _place_fewer(
+        self, workload: Workload, pods: Sequence[PodRequest], failed: GangOutcome
+    ) -> tuple[Workload, GangOutcome]:
+        """An elastic gang that does not fit whole: the most of its first pods (at least its minimum) that
+        fit, found by bisection (fewer pods never fit worse), charged in the tree instead of all of them."""
+        assert self._batch is not None
+        low, high, count = workload.min_pods, len(pods) - 1, 0
+        while low <= high:
+            middle = (low + high) // 2
+            trial = self.placer.place_gang(pods[:middle], self._batch)
+            if trial.ok:
+                self._batch.rollback(len(trial.placements))  # probing only: placed for real below
+                count, low = middle, middle + 1
+            else:
+                high = middle - 1
+        best = self.placer.place_gang(pods[:count], self._batch) if count else failed
+        if not best.ok:
+            return workload, failed
+        part = workload.first(count)
+        if workload.queue != NO_QUEUE:
+            self.tree.retract(workload.key)
+            if self.tree.is_admitted(workload.key):
+                self.tree.grow(part)
+            else:
+                self.tree.assume(part)
+        return part, best
 
     def _preempt(self, decision: Preempt, pods: Sequence[PodRequest], now: float | None) -> Action:
         # Evict only if the preemptor then fits somewhere: evicting for nothing would only lose work.
@@ -223,11 +254,14 @@ class Cycle:
 
     def _bind(self, workload: Workload, placements: tuple[Placement, ...]) -> Bind:
         state = self.cache.live_state  # device ids are static: any state of this cache names them alike
+        if workload.queue != NO_QUEUE:
+            self.tree.settle(workload.key)
+            workload = self.tree.workload(workload.key) or workload  # a grown gang: charged for all its pods
         return Bind(workload, placements, tuple(device_assignment(state, p) for p in placements))
 
     def _release(self, workload: Workload) -> None:
         if workload.queue != NO_QUEUE:
-            self.tree.forget(workload.key)
+            self.tree.retract(workload.key)  # a growth goes back to what the gang held before
 
     def _flush(self) -> None:
         """Assume the gangs placed so far (the cache changes under no open transaction)."""

@@ -80,10 +80,25 @@ def decide(tree: QuotaTree, workload: Workload, *, exclude: Collection[str] = ()
     needed = contested(tree, workload)
     if not needed:
         return Admit(workload)
+    if workload.elastic:
+        # Partial admission (Kueue's, Volcano's minAvailable): as many pods as the quota takes now, at
+        # least the gang's minimum; the rest wait and join when quota frees. If not even the minimum fits,
+        # the minimum is what waits or preempts.
+        for count in range(workload.pods - 1, workload.min_pods - 1, -1):
+            part = workload.first(count)
+            if not contested(tree, part):
+                return Admit(part)
+    if tree.is_admitted(workload.key):  # a gang that runs already grows when quota frees, evicting nobody
+        return _wait(
+            tree, workload.first(1) if workload.elastic else workload, needed[0], WaitReason.OVER_QUOTA
+        )
+    if workload.elastic:
+        workload = workload.first(workload.min_pods)
+        needed = contested(tree, workload)
     never = [r for r in needed if tree.capacity(workload.queue, r) < workload.request.get_amount(r)]
     if never:
         return _wait(tree, workload, never[0], WaitReason.EXCEEDS_LIMIT)
-    victims = plan_preemption(tree, workload, exclude=exclude)
+    victims = plan_preemption(tree, workload, exclude=(*exclude, workload.key))
     if victims:
         names = ", ".join(v.workload.name for v in victims)
         what = ", ".join(format_amount(r, workload.request.get_amount(r)) for r in sorted(needed))
@@ -112,7 +127,10 @@ def admit_heads(tree: QuotaTree, heads: Iterable[Workload], now: float = 0.0) ->
                 continue
         decision = decide(tree, workload, exclude=victims)
         if isinstance(decision, Admit):
-            tree.assume(workload, now)
+            if tree.is_admitted(workload.key):  # more pods of a partially admitted elastic gang
+                tree.grow(decision.workload, now)
+            else:
+                tree.assume(decision.workload, now)
         elif isinstance(decision, Preempt):
             victims.update(v.workload.key for v in decision.victims)
             reserved.setdefault(tree.root_of(workload.queue), set()).update(contested(tree, workload))

@@ -8,7 +8,7 @@ CRD becomes a :class:`QueueSpec` once, through :func:`.adapter.queue_spec_from_a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
 
@@ -93,6 +93,20 @@ class Workload:
     """``False`` for work that must never be evicted to make room (e.g. a production inference service)."""
     pods: int = 1
     """How many pods the gang has (informational: the request already sums them)."""
+    min_pods: int = 0
+    """Elastic gangs (``minAvailable`` below the replicas): the fewest pods it may start with. 0: all or
+    nothing. With it, ``pod_requests`` holds each pod's request, in the order its pods are placed."""
+    pod_requests: tuple[Resources, ...] = ()
+
+    @property
+    def elastic(self) -> bool:
+        """Whether it may be admitted with fewer pods than it has (partial admission)."""
+        return 0 < self.min_pods < len(self.pod_requests)
+
+    def first(self, count: int) -> Workload:
+        """The same workload cut down to its first ``count`` pods (what partial admission admits)."""
+        requests = self.pod_requests[:count]
+        return replace(self, request=Resources.total(requests), pods=count, pod_requests=requests)
 
     @property
     def name(self) -> str:

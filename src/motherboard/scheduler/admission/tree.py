@@ -53,6 +53,8 @@ class QuotaTree:
         """Queues left out of the tree (see :meth:`tolerant`), and why: their workloads wait and say so."""
         self._admitted: dict[str, Admitted] = {}
         self._by_queue: dict[str, dict[str, Admitted]] = {name: {} for name in self._specs}
+        self._before_growth: dict[str, Admitted] = {}
+        """Workloads that grew this cycle (:meth:`grow`), as they were: what :meth:`retract` restores."""
 
     @classmethod
     def tolerant(cls, specs: Iterable[QueueSpec]) -> QuotaTree:
@@ -153,6 +155,42 @@ class QuotaTree:
             for r, amount in admitted.workload.request.items():
                 self.model.charge(admitted.workload.queue, r, -amount)
         return admitted
+
+    def grow(self, workload: Workload, now: float = 0.0) -> Workload:
+        """Admit more pods of an admitted elastic workload: its charge becomes the sum (returned).
+
+        An elastic gang started with fewer pods than it has (partial admission) grows as quota frees; it
+        stays one workload, so it is released, preempted and re-charged as one.
+        """
+        before = self.forget(workload.key)
+        if before is None:
+            self.assume(workload, now)
+            return workload
+        self._before_growth.setdefault(workload.key, before)
+        old = before.workload
+        grown = Workload(
+            old.key, old.queue, old.request + workload.request, max(old.priority, workload.priority),
+            old.created, old.preemptible and workload.preemptible, old.pods + workload.pods,
+        )  # fmt: skip
+        self.assume(grown, before.since)
+        return grown
+
+    def retract(self, key: str) -> None:
+        """Undo this cycle's admission of ``key`` (its placement failed): a growth goes back to what the
+        workload held before; a new admission is forgotten."""
+        self.forget(key)
+        before = self._before_growth.pop(key, None)
+        if before is not None:
+            self.restore(before)
+
+    def settle(self, key: str) -> None:
+        """The admission of ``key`` stands (its pods are being bound): nothing to retract any more."""
+        self._before_growth.pop(key, None)
+
+    def workload(self, key: str) -> Workload | None:
+        """The admitted workload ``key`` as charged (grown ones: all their pods)."""
+        entry = self._admitted.get(key)
+        return None if entry is None else entry.workload
 
     def restore(self, admitted: Admitted) -> None:
         """Undo a :meth:`forget` (used by preemption simulation)."""

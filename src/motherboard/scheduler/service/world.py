@@ -276,6 +276,9 @@ class World:
             self.in_flight.add(key)
             self.workload_of[key] = workload.key
         self.holds.start(workload, pods)
+        left = self.pending.get(workload.key)
+        if left:  # a partially admitted elastic gang: the rest join as late members when quota frees
+            self._push(workload.key, left)
 
     def bound(self, key: str) -> None:
         self.in_flight.discard(key)
@@ -388,6 +391,8 @@ class World:
             self.queues.delete(key)  # an incomplete gang waits for its members outside the queue
             return
         first = next(iter(pods.values()))
+        needed = self._needed(key, pods)
+        elastic = len(pods) > needed
         workload = Workload(
             key=key,
             queue=self.tenancy.queue_for(first.queue, first.namespace),
@@ -395,6 +400,12 @@ class World:
             priority=max(p.request.priority for p in pods.values()),
             created=min(p.created for p in pods.values()),
             pods=len(pods),
+            # An elastic gang (min-available below its size) may start with fewer pods: each pod's request,
+            # in the order members() hands the pods to placement, lets admission cut it down.
+            min_pods=needed if elastic else 0,
+            pod_requests=tuple(p.quota for p in sorted(pods.values(), key=lambda p: p.key))
+            if elastic
+            else (),
         )
         if backoff:
             self.queues.requeue(workload)
