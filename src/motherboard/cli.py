@@ -6,18 +6,91 @@ tracebacks are for bugs only.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import typer.main
 from rich.console import Console
+from typer import _click as click
+from typer.core import TyperGroup
 
 from motherboard import __version__
-from motherboard.api import crdgen
 from motherboard.api.constants import API_VERSION
-from motherboard.api.manifests import ManifestError, load_manifests
+
+# Each component owns its sub-command. They are imported only when named on the command line: importing
+# them all (Kubernetes and HTTP clients, the scheduler, TVM's and ONNX's wrappers) took 1.6 s before any
+# command ran, for `motherboard version` too. The one-line help shown by `motherboard --help` is kept here.
+_COMPONENTS: dict[str, tuple[str, str, str]] = {
+    "demo": ("motherboard.demo.cli", "demo", "Local cluster + CRDs + operator + scheduler + examples, live."),
+    "dev-cluster": (
+        "motherboard.devcluster.cli",
+        "app",
+        "A local Kubernetes control plane built from Go modules.",
+    ),
+    "operator": ("motherboard.operator.cli", "app", "The AIJob operator (kopf): pods, services, status."),
+    "device-plugin": (
+        "motherboard.deviceplugin.cli",
+        "app",
+        "The kubelet device plugin (NVIDIA, Ascend, ...).",
+    ),
+    "scheduler": (
+        "motherboard.scheduler.service.cli",
+        "app",
+        "The Motherboard scheduler: admit, place, bind.",
+    ),
+    "queue": (
+        "motherboard.quota.cli",
+        "queue_app",
+        "Tenant queues: the quota tree, quota edits, pending jobs.",
+    ),
+    "explain": ("motherboard.quota.cli", "explain_app", "Explain why an object is in its state."),
+    "simulate": ("motherboard.scheduler.simulate.cli", "app", "Replay a GPU cluster trace against policies."),
+    "runtime": ("motherboard.runtime.cli", "app", "Serve compiled models over the Open Inference Protocol."),
+    "model": ("motherboard.models.cli", "app", "Inspect ONNX models, compile them per target, benchmark."),
+}
+
+
+def _load_component(name: str) -> click.Command:
+    module_name, attribute, _ = _COMPONENTS[name]
+    target = getattr(importlib.import_module(module_name), attribute)
+    if isinstance(target, typer.Typer):
+        target.rich_markup_mode = None  # help is plain text, as for the root (bracketed text survives)
+        return typer.main.get_command(target)
+    single = typer.Typer(pretty_exceptions_enable=False, add_completion=False, rich_markup_mode=None)
+    single.command(name)(target)
+    return typer.main.get_command(single)
+
+
+class _LazyComponent(TyperGroup):
+    """A sub-command listed by name and help; its module is imported when the command line reaches it."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name=name, help=_COMPONENTS[name][2], short_help=_COMPONENTS[name][2])
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        # The real command parses the arguments; the group then invokes `sub_ctx.command`, the real one.
+        return _load_component(self.name or "").make_context(info_name, args, parent=parent, **extra)
+
+
+class _Root(TyperGroup):
+    """The top-level group: the commands defined in this module, then the components by name."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*super().list_commands(ctx), *_COMPONENTS]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in _COMPONENTS:
+            return _LazyComponent(cmd_name)
+        return command
+
 
 app = typer.Typer(
+    cls=_Root,
     name="motherboard",
     help="One control plane between AI jobs and heterogeneous accelerators on Kubernetes.",
     no_args_is_help=True,
@@ -54,6 +127,7 @@ def crds(
     ] = False,
 ) -> None:
     """Print the CustomResourceDefinitions, write them (--output DIR), or check them (--check)."""
+    from motherboard.api import crdgen
     from motherboard.api.v1alpha1 import KINDS
 
     if check:
@@ -76,7 +150,9 @@ def crds(
 def validate(
     files: Annotated[list[Path], typer.Argument(help="Manifest files (YAML, several documents allowed).")],
 ) -> None:
-    """Validate AIJob, DevicePool and Queue manifests without a cluster."""
+    """Validate AIJob, DevicePool, Queue and Model manifests without a cluster."""
+    from motherboard.api.manifests import ManifestError, load_manifests
+
     problems = 0
     for path in files:
         if not path.is_file():
@@ -93,33 +169,6 @@ def validate(
             err.print(f"[bold red]invalid:[/] {exc}", highlight=False)
     if problems:
         raise typer.Exit(EXIT_FAILURE)
-
-
-def _mount_components() -> None:
-    # Each component owns its sub-command; importing them here keeps one `motherboard` entry point.
-    from motherboard.demo.cli import demo
-    from motherboard.devcluster.cli import app as dev_cluster_app
-    from motherboard.models.cli import app as model_app
-    from motherboard.deviceplugin.cli import app as device_plugin_app
-    from motherboard.operator.cli import app as operator_app
-    from motherboard.quota.cli import explain_app, queue_app
-    from motherboard.runtime.cli import app as runtime_app
-    from motherboard.scheduler.service.cli import app as scheduler_app
-    from motherboard.scheduler.simulate.cli import app as simulate_app
-
-    app.add_typer(dev_cluster_app, name="dev-cluster")
-    app.add_typer(operator_app, name="operator")
-    app.add_typer(device_plugin_app, name="device-plugin")
-    app.add_typer(scheduler_app, name="scheduler")
-    app.add_typer(queue_app, name="queue")
-    app.add_typer(explain_app, name="explain")
-    app.add_typer(simulate_app, name="simulate")
-    app.add_typer(runtime_app, name="runtime")
-    app.add_typer(model_app, name="model")
-    app.command("demo")(demo)
-
-
-_mount_components()
 
 
 def main() -> None:

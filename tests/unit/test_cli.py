@@ -48,3 +48,27 @@ def test_validate_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["validate", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 2
     assert "no such file" in result.output
+
+
+def test_start_up_imports_no_component() -> None:
+    """`motherboard version` and `--help` import no component: they took 1.3–2.4 s when all were loaded."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, motherboard.cli\n"
+        "heavy = ['motherboard.scheduler', 'motherboard.operator', 'motherboard.models.compiler', "
+        "'motherboard.runtime.server', 'motherboard.api.crdgen', 'aiohttp', 'kubernetes', 'onnx', 'tvm']\n"
+        "print([m for m in heavy if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_every_component_is_reached_through_the_lazy_group() -> None:
+    from motherboard.cli import _COMPONENTS
+
+    for name in _COMPONENTS:
+        result = runner.invoke(app, [name, "--help"])
+        assert result.exit_code == 0, (name, result.output)
+        assert "Usage: motherboard " + name in " ".join(result.output.split()), name
