@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,6 +14,7 @@ from motherboard.scheduler.admission import (
     QueueSpec,
     QuotaTree,
     ResourceQuota,
+    Resources,
     Workload,
     decide,
 )
@@ -179,17 +180,22 @@ def test_quota_invariants_hold_under_any_workload_stream(specs: list[QueueSpec],
         builder = make_workload(f"w{n}").queue(names[event.queue_index % len(names)]).priority(event.priority)
         builder = builder.units(GPU, event.gpus).units(CPU, event.cpus).created(float(n))
         workload = (builder if event.preemptible else builder.non_preemptible()).build()
+        if event.priority % 2:  # every other one an elastic gang of 3 pods that may start with 1
+            pod = Resources({GPU: event.gpus // 3, CPU: event.cpus // 3})
+            workload = replace(workload, request=pod.scaled(3), pods=3, min_pods=1, pod_requests=(pod,) * 3)
         decision = decide(tree, workload)
         if isinstance(decision, Preempt):
             assert all(v.workload.preemptible for v in decision.victims), "a protected workload was chosen"
             assert all(tree.is_admitted(v.workload.key) for v in decision.victims)
-            check_minimal(tree, workload, decision)
+            check_minimal(tree, decision.workload, decision)
             for victim in decision.victims:
                 tree.forget(victim.workload.key)
-            decision = decide(tree, workload)
+            decision = decide(tree, decision.workload)
             assert isinstance(decision, Admit), "the victims must make room"
         if isinstance(decision, Admit):
-            tree.assume(workload, now=float(n))
+            # Partial admission admits a prefix of an elastic gang, never fewer pods than its minimum.
+            assert decision.workload.pods >= max(1, workload.min_pods)
+            tree.assume(decision.workload, now=float(n))
         check_invariants(specs, tree)
 
 
