@@ -45,7 +45,7 @@ import time
 import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -503,6 +503,9 @@ def main() -> None:
     parser.add_argument("--no-batching", action="store_true", help="skip the batching on/off comparison")
     parser.add_argument("--output", type=Path, default=CACHE / "bench-runtime-serving.json")
     args = parser.parse_args()
+    # SIGTERM unwinds like Ctrl-C, so the servers this run started are stopped (a background job ignores
+    # SIGINT).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     servers = args.servers.split(",")
     concurrencies = [int(c) for c in args.concurrency.split(",")]
@@ -512,77 +515,72 @@ def main() -> None:
     models = {k: v for k, v in prepare_models(workdir).items() if k in args.models.split(",")}
     print(f"machine: {os.cpu_count()} cpus, load {os.getloadavg()}, workdir {workdir}", flush=True)
 
-    def run_server(running: Running, server: str, names: dict[str, str]) -> None:
-        for case in models.values():
-            for protocol in protocols:
-                port = running.http if protocol == "http" else running.grpc
-                if port is None:
-                    continue
-                for c in concurrencies:
-                    cell = Cell(server, case.name, protocol, c)
-                    model = names.get(case.name, case.name)
-                    cells.append(
-                        measure(
-                            cell,
-                            lambda p=port, m=model, k=case, q=protocol: _client_call(q, p, k, m),
-                            running,
+    def one(server: str, running: Running | None, case: ModelCase, protocol: str, c: int) -> None:
+        if running is None:  # onnxruntime in-process: the limit
+            cell = measure(
+                Cell(server, case.name, "-", c),
+                lambda: _inprocess_call(case),
+                None,
+                args.window,
+                args.max_windows,
+            )
+        else:
+            port = running.http if protocol == "http" else running.grpc
+            if port is None:
+                return
+            cell = measure(
+                Cell(server, case.name, protocol, c),
+                lambda: _client_call(protocol, port, case, case.name),
+                running,
+                args.window,
+                args.max_windows,
+            )
+        cell.note = f"load {os.getloadavg()[0]:.1f}"
+        cells.append(cell)
+        _print(cell)
+
+    try:
+        with ExitStack() as stack:
+            # Every server is up at once and the cells interleave (each model, concurrency and protocol
+            # runs on every server back to back), so load from the machine's other tenants, which changes
+            # over minutes, falls on all servers alike rather than on whichever ran last.
+            running: dict[str, Running] = {}
+            if "motherboard" in servers or not args.no_batching:
+                repo = motherboard_repository(workdir, models)
+                running["motherboard"] = stack.enter_context(
+                    motherboard_server(repo, workdir / "motherboard.log")
+                )
+            for peer in ("kserve", "ray"):
+                if peer in servers and not args.batching_only:
+                    try:
+                        running[peer] = stack.enter_context(peer_server(peer, models, workdir))
+                    except RuntimeError as exc:
+                        print(f"{peer}: {exc}", flush=True)
+            if not args.batching_only:
+                for case in models.values():
+                    for c in concurrencies:
+                        if "inprocess" in servers:
+                            one("inprocess", None, case, "-", c)
+                        for protocol in protocols:
+                            for server in ("motherboard", "kserve", "ray"):
+                                if server in servers and server in running:
+                                    one(server, running[server], case, protocol, c)
+            if not args.no_batching:
+                mb = running["motherboard"]
+                for case in models.values():
+                    for variant in ("nobatch", "batch"):
+                        name = f"{case.name}_{variant}"
+                        cell = measure(
+                            Cell("motherboard", name, "http", args.batching_concurrency),
+                            lambda k=case, n=name: _client_call("http", mb.http or 0, k, n),
+                            mb,
                             args.window,
                             args.max_windows,
                         )
-                    )
-                    _print(cells[-1])
-
-    try:
-        if not args.batching_only:
-            if "inprocess" in servers:
-                for case in models.values():
-                    for c in concurrencies:
-                        cells.append(
-                            measure(
-                                Cell("inprocess", case.name, "-", c),
-                                lambda k=case: _inprocess_call(k),
-                                None,
-                                args.window,
-                                args.max_windows,
-                            )
-                        )
-                        _print(cells[-1])
-            if "motherboard" in servers:
-                with motherboard_server(
-                    motherboard_repository(workdir, models), workdir / "motherboard.log"
-                ) as running:
-                    run_server(running, "motherboard", {})
-            for peer in ("kserve", "ray"):
-                if peer in servers:
-                    try:
-                        with peer_server(peer, models, workdir) as running:
-                            run_server(running, peer, {})
-                    except RuntimeError as exc:
-                        print(f"{peer}: {exc}", flush=True)
-        if not args.no_batching:
-            with motherboard_server(
-                motherboard_repository(workdir, models), workdir / "motherboard-batching.log"
-            ) as running:
-                for case in models.values():
-                    for variant in ("nobatch", "batch"):
-                        cell = Cell(
-                            "motherboard", f"{case.name}_{variant}", "http", args.batching_concurrency
-                        )
-                        cells.append(
-                            measure(
-                                cell,
-                                lambda k=case, v=variant: _client_call(
-                                    "http", running.http or 0, k, f"{k.name}_{v}"
-                                ),
-                                running,
-                                args.window,
-                                args.max_windows,
-                            )
-                        )
-                        _print(cells[-1])
-                        stats = _stats(running.http or 0, f"{case.name}_{variant}")
-                        cells[-1].note = stats
-                        print(f"  {stats}", flush=True)
+                        cell.note = f"load {os.getloadavg()[0]:.1f}; {_stats(mb.http or 0, name)}"
+                        cells.append(cell)
+                        _print(cell)
+                        print(f"  {cell.note}", flush=True)
     finally:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps([asdict(c) for c in cells], indent=1))

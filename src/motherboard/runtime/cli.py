@@ -11,6 +11,13 @@ import typer
 app = typer.Typer(help="Serve compiled models over the Open Inference Protocol (REST and gRPC).")
 
 
+@app.callback()
+def runtime() -> None:
+    """Serve compiled models over the Open Inference Protocol (REST and gRPC)."""
+    # A callback keeps ``runtime`` a command group however it is mounted: typer turns an app with a single
+    # command and no callback into that command, and ``motherboard runtime serve`` would stop parsing.
+
+
 @app.command()
 def serve(
     repository: Annotated[Path, typer.Option("--repository", help="Model repository (Triton's layout).")],
