@@ -185,7 +185,9 @@ class Binder:
             reason = REASON_NEVER_FITS if action.never else "Unschedulable"
             condition = {"type": "PodScheduled", "status": "False", "reason": reason}
             calls.append(
-                self.api.condition(info.namespace, info.name, {**condition, "message": action.message})
+                self.api.condition(
+                    info.namespace, info.name, {**condition, "message": action.message}, best_effort=True
+                )
             )
             calls.append(
                 self.api.event(

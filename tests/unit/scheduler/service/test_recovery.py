@@ -9,6 +9,7 @@ from typing import Any
 
 from motherboard.kube import ApiError
 from motherboard.scheduler.cycle import Bind
+from motherboard.scheduler.service.api import Throttle
 from motherboard.scheduler.service.binder import Binder
 from motherboard.scheduler.service.recovery import recover
 from motherboard.scheduler.service.world import World
@@ -106,3 +107,26 @@ def test_undo_deletions_bypass_the_throttle_and_are_retried_until_taken() -> Non
 
     asyncio.run(again())
     assert api.deleted == ["m0"] and api.urgent == [True] and binder.undo_failed == []
+
+
+def test_bindings_take_the_throttles_tokens_before_explanations() -> None:
+    # One bucket for all: 300 pending pods' explanations starved the bindings at --qps=5.
+    throttle = Throttle(qps=20, concurrency=64)
+    order: list[str] = []
+
+    async def call(name: str, best_effort: bool) -> None:
+        async with throttle.lane(best_effort):
+            order.append(name)
+
+    async def scenario() -> None:
+        explanations = [asyncio.create_task(call(f"explain-{i}", True)) for i in range(30)]
+        await asyncio.sleep(0.01)  # the burst's 20 tokens went to the first explanations
+        binds = [asyncio.create_task(call(f"bind-{i}", False)) for i in range(3)]
+        await asyncio.gather(*explanations, *binds)
+
+    asyncio.run(scenario())
+    first_bind = min(order.index(f"bind-{i}") for i in range(3))
+    last_bind = max(order.index(f"bind-{i}") for i in range(3))
+    assert last_bind - first_bind == 2, order  # the three bindings went one after the other
+    assert all(name.startswith("explain") for name in order[last_bind + 1 :])
+    assert len(order) == 33 and last_bind < 25, order
