@@ -17,6 +17,7 @@ from typing import Any
 from motherboard.api.assignment import AssignmentError, DeviceAssignment
 from motherboard.api.base import parse_quantity
 from motherboard.api.constants import LABEL_QUEUE
+from motherboard.api.quota import from_milli, milli, quota_hierarchy, quota_key
 from motherboard.api.resources import quota_family
 from motherboard.api.v1alpha1 import Queue
 
@@ -137,7 +138,7 @@ def build_tree(
 
     for root in children.get(None, []):
         visit(root, 0, frozenset())
-    _attribute_lending(nodes)
+    _attribute_lending(nodes, queues, direct)
     return nodes
 
 
@@ -171,29 +172,23 @@ def _apply_status(queue: Queue, lines: list[ResourceLine]) -> bool:
     return True
 
 
-def _attribute_lending(nodes: list[QueueNode]) -> None:
-    """What siblings borrow is lent by the siblings with unused nominal quota, in proportion to what each can
-    lend (its unused nominal, capped by its lendingLimit). Queues with a status keep its ``lent``."""
-    groups: dict[tuple[str | None, str, str | None], list[tuple[QueueNode, ResourceLine]]] = defaultdict(list)
+def _attribute_lending(
+    nodes: list[QueueNode], queues: Mapping[str, Queue], direct: Mapping[str, Usage]
+) -> None:
+    """``lent`` by the shared quota model (:mod:`motherboard.api.quota`), as the operator's status reports it:
+    siblings' loans come first from their parent's spare, then from the siblings with idle nominal in
+    proportion to what each can lend; each loan is lent once. Queues with a status keep its ``lent``."""
+    model, _ = quota_hierarchy(queues.values())
+    for name in model.names():
+        for key in model.resources:
+            amount = direct.get(name, {}).get(key.partition("@")[0])
+            if amount:
+                model.charge(name, key, milli(amount))
     for node in nodes:
-        for line in node.resources:
-            groups[(node.parent, line.resource, line.pool)].append((node, line))
-    for members in groups.values():
-        borrowed = sum((line.borrowed for _, line in members), start=ZERO)
-        lendable = {
-            id(line): min(
-                max(line.nominal - line.used, ZERO),
-                line.lending_limit if line.lending_limit is not None else line.nominal,
-            )
-            for _, line in members
-        }
-        total = sum(lendable.values(), start=ZERO)
-        if borrowed <= 0 or total <= 0:
+        if node.from_status or node.name not in model:
             continue
-        share = min(Decimal(1), borrowed / total)
-        for node, line in members:
-            if not node.from_status:
-                line.lent = lendable[id(line)] * share
+        for line in node.resources:
+            line.lent = from_milli(model.lent(node.name, quota_key(line.resource, line.pool)))
 
 
 def format_amount(resource: str, amount: Decimal | None) -> str:

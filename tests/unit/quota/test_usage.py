@@ -82,3 +82,16 @@ def test_amounts_print_as_people_read_them() -> None:
     assert format_amount("nvidia.com/gpu", Decimal("1.2840")) == "1.284"
     assert format_amount("cpu", Decimal(8)) == "8"
     assert format_amount("cpu", None) == "-"
+
+
+def test_lent_is_the_operators_arithmetic_one_loan_once() -> None:
+    # The CLI and the operator's status agree (one model): a borrows 2, b and c lend 1 each (not 2 each).
+    queues = {
+        "org": queue("org", quota("nvidia.com/gpu", "12")),
+        "a": queue("a", quota("nvidia.com/gpu", "4"), parent="org"),
+        "b": queue("b", quota("nvidia.com/gpu", "4"), parent="org"),
+        "c": queue("c", quota("nvidia.com/gpu", "4"), parent="org"),
+    }
+    nodes = build_tree(queues, [pod("big", queue="a", devices={"nvidia.com/gpu": [1000] * 6})])
+    lent = {name: line(nodes, name, "nvidia.com/gpu").lent for name in ("a", "b", "c")}
+    assert lent == {"a": Decimal(0), "b": Decimal(1), "c": Decimal(1)}
