@@ -275,7 +275,9 @@ def bench(
 
 @app.command()
 def status(
-    manifest: Annotated[Path, typer.Argument(help="A YAML file with one Model (file:// or http(s):// sources).")],
+    manifest: Annotated[
+        Path, typer.Argument(help="A YAML file with one Model (file:// or http(s):// sources).")
+    ],
     target: Annotated[
         list[str] | None, typer.Option("--target", "-t", help="Targets to compile the latest version for.")
     ] = None,

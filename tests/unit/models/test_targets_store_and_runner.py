@@ -196,3 +196,26 @@ def test_serving_a_tvm_artifact_maps_no_compiler(
         k: v for k, v in os.environ.items() if k != "TVM_USE_RUNTIME_LIB"
     })  # fmt: skip
     assert out.stdout.split() == ["(3,", "10)", "False", "False", "tvm"], out.stderr
+
+
+def test_a_tvm_artifact_takes_read_only_and_unaligned_inputs(
+    sample_dir: Path, store: FilesystemStore, tmp_path: Path
+) -> None:
+    """A server hands over read-only views of request bytes; DLPack refuses those, so they are copied."""
+    from motherboard.models.backends.tvm import TvmBackend
+
+    model = import_onnx(sample_dir / "mlp.onnx")
+    result = compile_with(
+        model, get_target("cpu-x86_64"), TvmBackend(), store, name="mlp", version=1, max_batch_size=8,
+        measure_latency=False,
+    )  # fmt: skip
+    folder = tmp_path / "1"
+    store.export(result.stored.key, folder, "mlp", 1)
+    runner = load_runner(folder)
+    x = np.arange(2 * 64, dtype=np.float32).reshape(2, 64) / 100
+    read_only = np.frombuffer(x.tobytes(), np.float32).reshape(2, 64)
+    unaligned = np.frombuffer(b"\0" * 4 + x.tobytes(), np.float32, offset=4).reshape(2, 64).copy()[:, :]
+    expected = runner.run({"x": x.copy()})["y"]
+    assert not read_only.flags.writeable
+    np.testing.assert_allclose(runner.run({"x": read_only})["y"], expected, rtol=1e-6)
+    np.testing.assert_allclose(runner.run({"x": unaligned})["y"], expected, rtol=1e-6)

@@ -2,7 +2,8 @@
 
 Only ``tvm.runtime`` is imported here, and ``TVM_USE_RUNTIME_LIB=1`` is set before the first ``import tvm``
 of the process, so a server does not map TVM's 260 MB compiler library. Inputs are handed over without a copy
-(DLPack) when numpy's buffer is 64-byte aligned, which TVM requires for zero-copy; otherwise copied once.
+(DLPack) when numpy's buffer is writable and 64-byte aligned, as TVM requires for zero-copy; otherwise
+copied once.
 """
 
 from __future__ import annotations
@@ -72,7 +73,9 @@ class TvmRunner:
 
     def _tensor(self, array: np.ndarray[Any, Any]) -> Any:
         array = np.ascontiguousarray(array)
-        if self._device.dlpack_device_type() == 1 and array.ctypes.data % ALIGNMENT == 0:
+        # DLPack cannot hand over a read-only buffer (a server's request bytes are read-only views).
+        zero_copy = array.flags.writeable and array.ctypes.data % ALIGNMENT == 0
+        if self._device.dlpack_device_type() == 1 and zero_copy:
             return self._runtime.from_dlpack(array)
         return self._runtime.tensor(array, self._device)
 
