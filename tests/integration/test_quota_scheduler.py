@@ -129,3 +129,23 @@ def test_an_elastic_gang_starts_with_what_the_quota_allows(setup: tuple[Pods, Qu
         f"nominal 28 GPUs"
     ), (waiting, text)
     assert len(pods.bound("e")) == 7
+
+
+@pytest.mark.parametrize("nominal", ["10 GB", -2])
+def test_the_api_server_says_what_a_quantity_looks_like(cluster: Cluster, nominal: object) -> None:
+    # No webhook here: the CRD schema's own message. Before: "should match '^([+]?[0-9.]+)…'" for
+    # "10 GB", and -2 was accepted.
+    install_crds(cluster)
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Queue",
+        "metadata": {"name": f"bad-{uuid.uuid4().hex[:6]}"},
+        "spec": {"quotas": [{"resource": "memory", "nominal": nominal}]},
+    }
+    with pytest.raises(client.exceptions.ApiException) as refused:
+        client.CustomObjectsApi(cluster.api).create_cluster_custom_object(GROUP, VERSION, "queues", body)
+    assert (
+        f"'{nominal}' is not a quantity: write a number with an optional unit, e.g. 8, 500m or 10Gi"
+        in str(refused.value.body)
+    ), refused.value.body
+    assert "should match" not in str(refused.value.body)

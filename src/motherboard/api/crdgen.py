@@ -23,6 +23,15 @@ JsonSchema = dict[str, Any]
 
 _DROP_KEYS = {"title", "additionalProperties", "$defs"}
 
+QUANTITY_MAX_LENGTH = 64
+QUANTITY_RULE = {
+    "rule": "type(self) == int ? int(self) >= 0 : isQuantity(string(self)) && !string(self).startsWith('-')",
+    "messageExpression": (
+        '"\'" + string(self) + "\' is not a quantity: write a number with an optional unit, e.g. 8, 500m or 10Gi"'
+    ),
+}
+"""Quantities (int or string) are checked by CEL's quantity library, with a message that says what to write."""
+
 
 def _resolve(node: Any, defs: dict[str, JsonSchema]) -> Any:
     """Inline every ``$ref`` (structural schemas may not contain references)."""
@@ -53,7 +62,10 @@ def _structural(node: JsonSchema) -> JsonSchema:
         node = {k: v for k, v in node.items() if k in {"description", "default"}}
         node.update({"anyOf": [{"type": "integer"}, {"type": "string"}], "x-kubernetes-int-or-string": True})
         if pattern:
-            node["pattern"] = pattern
+            # A CEL rule instead of the pattern: the API server's pattern error quoted the regular expression
+            # ("should match '^([+]?[0-9.]+)…'"), which tells nobody what to write.
+            node["maxLength"] = QUANTITY_MAX_LENGTH
+            node["x-kubernetes-validations"] = [dict(QUANTITY_RULE)]
         return node
     if "const" in node:
         node["enum"] = [node.pop("const")]
