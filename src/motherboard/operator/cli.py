@@ -12,6 +12,12 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _group() -> None:
+    """Keeps ``run`` a sub-command: the lazy top-level CLI (``typer.main.get_command``) folded a lone command
+    into the group, so ``motherboard operator run`` failed with "unexpected extra argument (run)"."""
+
+
 @app.command("run")
 def run_command(
     kubeconfig: Annotated[
