@@ -12,8 +12,10 @@ from rich.table import Table
 
 from motherboard.devcluster.build import BuildError
 from motherboard.devcluster.cluster import ClusterError, DevCluster, default_profile
+from motherboard.devcluster.images import ImageError
 from motherboard.devcluster.pki import PKIError
 from motherboard.devcluster.profile import ClusterProfile
+from motherboard.devcluster.realnode import RealNodeError
 
 app = typer.Typer(
     help="A local Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager, kwok) with "
@@ -57,20 +59,30 @@ def up(
     kube_scheduler: Annotated[
         bool, typer.Option("--kube-scheduler", help="Also run the default kube-scheduler.")
     ] = False,
+    real_nodes: Annotated[
+        int | None,
+        typer.Option(
+            "--real-nodes",
+            min=0,
+            help="Real kubelet nodes (containerd + runc; needs root; at most 1 per machine) beside the kwok "
+            "ones [default: the profile's realNodes.count, 0].",
+        ),
+    ] = None,
     state_dir: StateOption = None,
 ) -> None:
     """Build the binaries if needed, start the control plane and create the profile's kwok nodes."""
     prof = _load_profile(profile or default_profile())
     cluster = DevCluster(state_dir)
     try:
-        result = cluster.up(prof, reuse=reuse, kube_scheduler=kube_scheduler, progress=console.print)
-    except (ClusterError, BuildError, PKIError, TimeoutError) as exc:
+        result = cluster.up(
+            prof, reuse=reuse, kube_scheduler=kube_scheduler, progress=console.print, real_nodes=real_nodes
+        )
+    except (ClusterError, BuildError, PKIError, RealNodeError, ImageError, TimeoutError) as exc:
         raise _fail(str(exc)) from None
     times = ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items())
     rss = sum(result.rss_mib.values())
-    console.print(
-        f"[green]dev cluster up[/]: {result.nodes} nodes ({times}); control plane RSS {rss:.0f} MiB"
-    )
+    real = f" + real {', '.join(result.real_nodes)}" if result.real_nodes else ""
+    console.print(f"[green]dev cluster up[/]: {result.nodes} kwok nodes{real} ({times}); RSS {rss:.0f} MiB")
     console.print(f"export KUBECONFIG={cluster.kubeconfig}")
 
 
@@ -79,7 +91,7 @@ def down(state_dir: StateOption = None) -> None:
     """Stop every component (also after a crash, from the recorded PIDs)."""
     try:
         stopped = DevCluster(state_dir).down(progress=console.print)
-    except ClusterError as exc:
+    except (ClusterError, RealNodeError) as exc:
         raise _fail(str(exc)) from None
     console.print("dev cluster stopped" if stopped else "no dev cluster was running")
 

@@ -3,6 +3,9 @@
 Everything listens on 127.0.0.1 on ports picked at start, so several clusters (a developer's demo and a
 test run) can coexist. The state directory holds the PKI, kubeconfigs, etcd data, logs and ``state.json``,
 which records every daemon's PID so ``down`` works even after the process that ran ``up`` died.
+
+With real nodes (:mod:`motherboard.devcluster.realnode`) it also runs containerd and a kubelet; those
+change the host, so only one such cluster runs per machine.
 """
 
 from __future__ import annotations
@@ -17,13 +20,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from motherboard.api.constants import LABEL_REGION, LABEL_SITE, LABEL_SITE_KIND, LABEL_ZONE
+from motherboard.devcluster import images as imagesmod
 from motherboard.devcluster import pki as pkimod
+from motherboard.devcluster import realnode
 from motherboard.devcluster.build import Binaries, ensure_binaries
 from motherboard.devcluster.health import TLSClient, free_ports, probe, wait_until
 from motherboard.devcluster.kubeconfig import write_kubeconfig
 from motherboard.devcluster.paths import repo_root, state_dir
 from motherboard.devcluster.procs import ProcessRecord, is_alive, spawn, stop
-from motherboard.devcluster.profile import ClusterProfile
+from motherboard.devcluster.profile import MAX_REAL_NODES, TAINT_EDGE, ClusterProfile, SiteKind
 from motherboard.devcluster.render import KWOK_NODE_ANNOTATION, KWOK_NODE_VALUE, placements, render_nodes
 
 Progress = Callable[[str], None]
@@ -72,7 +78,19 @@ options:
   podPlayStageParallelism: 16
 """
 
-ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+ORDER = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok",
+    "containerd",
+    "kubelet",
+)
+LABEL_DEVICE_PLUGIN = "motherboard.io/device-plugin"
+"""The device-plugin DaemonSets' node selector (``device-plugins/*/daemonset.yaml``)."""
+LABEL_REAL_NODE = "motherboard.io/real-node"
+APISERVER_KUBELET_CLIENT = "kube-apiserver-kubelet-client"
 
 
 class ClusterError(RuntimeError):
@@ -90,18 +108,26 @@ class ClusterState:
     ports: dict[str, int]
     processes: dict[str, ProcessRecord] = field(default_factory=dict)
     profile: str | None = None
+    real_nodes: list[str] = field(default_factory=list)
+    """Names of the real (kubelet) nodes, empty for a kwok-only cluster."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "ports": self.ports,
             "processes": {k: v.to_json() for k, v in self.processes.items()},
             "profile": self.profile,
+            "realNodes": self.real_nodes,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ClusterState:
         procs = {k: ProcessRecord.from_json(v) for k, v in data.get("processes", {}).items()}
-        return cls(ports=dict(data["ports"]), processes=procs, profile=data.get("profile"))
+        return cls(
+            ports=dict(data["ports"]),
+            processes=procs,
+            profile=data.get("profile"),
+            real_nodes=list(data.get("realNodes", [])),
+        )
 
 
 @dataclass(frozen=True)
@@ -118,8 +144,10 @@ class ComponentStatus:
 class UpResult:
     reused: bool
     nodes: int
+    """kwok nodes."""
     seconds: dict[str, float]
     rss_mib: dict[str, float]
+    real_nodes: tuple[str, ...] = ()
 
 
 def rss_mib(pid: int) -> float | None:
@@ -159,6 +187,11 @@ class DevCluster:
     def _component_kubeconfig(self, name: str) -> Path:
         return self.dir / "kubeconfigs" / f"{name}.kubeconfig"
 
+    @property
+    def node_dir(self) -> Path:
+        """The real node's files: containerd and kubelet configs, the kubelet's root, CNI state."""
+        return self.dir / "real-node"
+
     # --- state ---------------------------------------------------------------------------------------------
     def load_state(self) -> ClusterState | None:
         try:
@@ -183,9 +216,13 @@ class DevCluster:
             "kube-controller-manager": f"https://127.0.0.1:{port}/healthz",
             "kube-scheduler": f"https://127.0.0.1:{port}/healthz",
             "kwok": f"http://127.0.0.1:{port}/healthz",
+            "kubelet": f"http://127.0.0.1:{port}/healthz",
         }[name]
 
     def _check(self, name: str, port: int) -> tuple[bool, str]:
+        if name == "containerd":
+            ok = realnode.socket_answers(realnode.containerd_address())
+            return ok, "socket answers" if ok else f"no answer on {realnode.containerd_address()}"
         admin = self.pki.pair("admin")
         ok, body = probe(self._health_url(name, port), TLSClient(self.pki.ca.cert, admin.cert, admin.key))
         if ok and name == "etcd":  # etcd answers 200 with {"health":"false"} while it has no leader
@@ -202,7 +239,8 @@ class DevCluster:
             if rec is None:
                 continue
             running = is_alive(rec)
-            healthy, detail = self._check(name, state.ports[name]) if running else (False, "not running")
+            port = state.ports.get("kubelet-healthz" if name == "kubelet" else name, 0)
+            healthy, detail = self._check(name, port) if running else (False, "not running")
             out.append(
                 ComponentStatus(
                     name, rec.pid, running, healthy, detail, rss_mib(rec.pid) if running else None
@@ -224,16 +262,33 @@ class DevCluster:
         progress: Progress = _quiet,
         bins: Binaries | None = None,
         node_timeout_s: float = 600,
+        real_nodes: int | None = None,
     ) -> UpResult:
-        """Start the cluster (or reuse a healthy one) and create the profile's nodes."""
+        """Start the cluster (or reuse a healthy one) and create the profile's nodes.
+
+        ``real_nodes`` overrides the profile's ``realNodes.count`` (None: take the profile's, 0 without one).
+        """
         timings: dict[str, float] = {}
         t0 = time.monotonic()
+        count = real_nodes if real_nodes is not None else (profile.real_nodes.count if profile else 0)
+        if count > MAX_REAL_NODES:
+            raise ClusterError(
+                f"at most {MAX_REAL_NODES} real node per machine (the kubelet's device-plugin directory, its "
+                f"cgroups and iptables chains are host-wide); asked for {count}"
+            )
+        if count:
+            realnode.check_host()  # one clear line before anything starts
         state = self.load_state()
         if state is not None and any(is_alive(p) for p in state.processes.values()):
             if reuse and self.is_healthy():
+                if len(state.real_nodes) != count:
+                    raise ClusterError(
+                        f"the running dev cluster in {self.dir} has {len(state.real_nodes)} real nodes, not "
+                        f"{count}; run `motherboard dev-cluster down` first"
+                    )
                 progress(f"reusing the running dev cluster in {self.dir}")
                 result_nodes = self._apply_profile(profile, progress, timings, node_timeout_s)
-                return UpResult(True, result_nodes, timings, self._rss(state))
+                return UpResult(True, result_nodes, timings, self._rss(state), tuple(state.real_nodes))
             if not reuse:
                 raise ClusterError(
                     f"a dev cluster is already running from {self.dir}; "
@@ -241,26 +296,38 @@ class DevCluster:
                 )
             progress("the recorded cluster is unhealthy: stopping it and starting afresh")
         self.down(progress=_quiet)
-        binaries = bins or ensure_binaries(progress)
+        binaries = bins or ensure_binaries(progress, real_nodes=bool(count))
+        if count and not binaries.kubelet.is_file():
+            binaries = ensure_binaries(progress, real_nodes=True)
+        node_images = self._node_images(progress) if count else []
         timings["build"] = time.monotonic() - t0
         t1 = time.monotonic()
         self._fresh_state_dir()
         names = ["etcd", "etcd-peer", "kube-apiserver", "kube-controller-manager", "kwok"]
         if kube_scheduler:
             names.append("kube-scheduler")
+        if count:
+            names += ["kubelet", "kubelet-healthz"]
         state = ClusterState(ports=dict(zip(names, free_ports(len(names)), strict=True)))
+        state.real_nodes = [realnode.node_name(i) for i in range(count)]
         self._save(state)
         try:
-            self._make_pki(progress)
+            if count:  # before any host change: fails at once if another cluster has this machine's node
+                realnode.claim_host(self.dir, progress)
+            self._make_pki(progress, state.real_nodes)
             self._start_all(state, binaries, kube_scheduler, progress)
             timings["control-plane"] = time.monotonic() - t1
             nodes = self._apply_profile(profile, progress, timings, node_timeout_s)
+            if count:
+                t2 = time.monotonic()
+                self._start_real_node(state, binaries, profile, node_images, progress, timings)
+                timings["real-node"] = time.monotonic() - t2
         except BaseException:
             progress("start failed: stopping what was started (logs kept in " + str(self.log_dir) + ")")
             self.down(progress=_quiet)
             raise
         timings["total"] = time.monotonic() - t0
-        return UpResult(False, nodes, timings, self._rss(state))
+        return UpResult(False, nodes, timings, self._rss(state), tuple(state.real_nodes))
 
     def _rss(self, state: ClusterState) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -277,7 +344,7 @@ class DevCluster:
         self.dir.mkdir(parents=True, mode=0o700)
         self.log_dir.mkdir()
 
-    def _make_pki(self, progress: Progress) -> None:
+    def _make_pki(self, progress: Progress, real_nodes: list[str] | None = None) -> None:
         progress("making certificates")
         p = self.pki
         pkimod.make_ca(p)
@@ -310,6 +377,15 @@ class DevCluster:
         # missing CA bundle, and aggregated APIs (metrics-server and the like) could not be registered.
         pkimod.make_ca(p, "motherboard-dev-front-proxy-ca", ca=p.front_proxy_ca)
         pkimod.make_leaf(p, "front-proxy-client", FRONT_PROXY_CLIENT, ca=p.front_proxy_ca)
+        if real_nodes:
+            # The API server calls real kubelets (logs, exec, port-forward) as this user; the kubelets
+            # authorise it by asking the API server (webhook), where system:masters may do anything.
+            pkimod.make_leaf(
+                p, APISERVER_KUBELET_CLIENT, APISERVER_KUBELET_CLIENT, organizations=("system:masters",)
+            )
+        for name in real_nodes or ():
+            # Each kubelet is its node and nothing more: the Node authorizer and NodeRestriction key on this.
+            pkimod.make_leaf(p, f"kubelet-{name}", f"system:node:{name}", organizations=("system:nodes",))
 
     def _start_all(
         self, state: ClusterState, bins: Binaries, kube_scheduler: bool, progress: Progress
@@ -323,7 +399,8 @@ class DevCluster:
             write_kubeconfig(self._component_kubeconfig(name), server, p.ca.cert, pair.cert, pair.key, name)
 
         self._start(state, "etcd", self._etcd_argv(bins, ports), progress, timeout_s=60)
-        self._start(state, "kube-apiserver", self._apiserver_argv(bins, ports), progress, timeout_s=180)
+        apiserver = self._apiserver_argv(bins, ports, real_nodes=bool(state.real_nodes))
+        self._start(state, "kube-apiserver", apiserver, progress, timeout_s=180)
         self._start(state, "kube-controller-manager", self._kcm_argv(bins, ports), progress, timeout_s=120)
         if kube_scheduler:
             self._start(state, "kube-scheduler", self._scheduler_argv(bins, ports), progress, timeout_s=120)
@@ -379,8 +456,16 @@ class DevCluster:
             "--log-level=warn",
         ]
 
-    def _apiserver_argv(self, bins: Binaries, ports: dict[str, int]) -> list[str]:
+    def _apiserver_argv(self, bins: Binaries, ports: dict[str, int], real_nodes: bool = False) -> list[str]:
         p, serving = self.pki, self.pki.pair("kube-apiserver")
+        kubelet_client = p.pair(APISERVER_KUBELET_CLIENT)
+        # Only with real nodes: their InternalIP is the lo address the kubelet listens on (the default tries
+        # the Hostname first, which does not resolve). kwok nodes' made-up IPs must never be dialled.
+        kubelet_flags = [
+            "--kubelet-preferred-address-types=InternalIP,Hostname,InternalDNS,ExternalDNS,ExternalIP",
+            f"--kubelet-client-certificate={kubelet_client.cert}",
+            f"--kubelet-client-key={kubelet_client.key}",
+        ]
         return [
             str(bins.kube_apiserver),
             f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
@@ -410,6 +495,7 @@ class DevCluster:
             f"--proxy-client-key-file={p.pair('front-proxy-client').key}",
             "--profiling=false",
             "--v=1",
+            *(kubelet_flags if real_nodes else []),
         ]
 
     def _kcm_argv(self, bins: Binaries, ports: dict[str, int]) -> list[str]:
@@ -491,13 +577,157 @@ class DevCluster:
             self._save(state)
         return len(manifests)
 
+    # --- real nodes ----------------------------------------------------------------------------------------
+    def _node_images(self, progress: Progress) -> list[imagesmod.Image]:
+        """The images every real node needs: the sandbox (pause) and a Python base for plain pods."""
+        try:
+            return [imagesmod.pause_image(progress), imagesmod.python_image(progress)]
+        except imagesmod.ImageError as exc:
+            raise ClusterError(str(exc)) from exc
+
+    def real_node_spec(self, profile: ClusterProfile | None, name: str) -> realnode.NodeSpec:
+        """Labels and taints of a real node: its site's (as kwok nodes get them) plus the profile's own."""
+        if profile is None:
+            return realnode.NodeSpec(name, {LABEL_REAL_NODE: "true"}, (), 20)
+        real, site = profile.real_nodes, profile.real_node_site
+        labels = {
+            LABEL_SITE: site.name,
+            LABEL_SITE_KIND: site.kind.value,
+            LABEL_REGION: site.region,
+            LABEL_ZONE: real.zone or site.zone_names[0],
+            LABEL_REAL_NODE: "true",
+        }
+        if real.device_plugin:
+            labels[LABEL_DEVICE_PLUGIN] = real.device_plugin
+        labels.update(real.labels)
+        taints = [f"{t.key}={t.value}:{t.effect.value}" for t in real.taints]
+        if site.kind is SiteKind.EDGE and site.taint_edge_nodes:
+            taints.append(f"{TAINT_EDGE}=true:NoSchedule")
+        return realnode.NodeSpec(name, labels, tuple(taints), real.max_pods)
+
+    def _start_real_node(
+        self,
+        state: ClusterState,
+        bins: Binaries,
+        profile: ClusterProfile | None,
+        node_images: list[imagesmod.Image],
+        progress: Progress,
+        timings: dict[str, float],
+    ) -> None:
+        (name,) = state.real_nodes
+        record = realnode.HostRecord.load()
+        if record is None or record.cluster_dir != str(self.dir):
+            raise ClusterError("lost this machine's real-node record while starting; run `down` and retry")
+        node_dir = self.node_dir
+        node_dir.mkdir(parents=True, exist_ok=True)
+        realnode.record_created(
+            record, realnode.KUBELET_HOST_DIR, realnode.PLUGIN_STATE_DIR, realnode.CONTAINERD_RUN_DIR
+        )
+        started = time.monotonic()
+        realnode.setup_host_network(record, state.ports["kube-apiserver"])
+        progress(f"starting containerd (node IP {realnode.NODE_IP} on lo, bridge {realnode.BRIDGE})")
+        rec = realnode.start_containerd(
+            record, node_dir, self.log_dir / "containerd.log", imagesmod.PAUSE_REF
+        )
+        state.processes["containerd"] = rec
+        self._save(state)
+        realnode.wait_containerd(rec)
+        timings["containerd"] = time.monotonic() - started
+        t = time.monotonic()
+        for image in node_images:
+            imagesmod.import_image(image, realnode.ctr(), progress)
+        timings["image-import"] = time.monotonic() - t
+        spec = self.real_node_spec(profile, name)
+        pair = self.pki.pair(f"kubelet-{name}")
+        kubeconfig = self._component_kubeconfig(f"kubelet-{name}")
+        server = f"https://127.0.0.1:{state.ports['kube-apiserver']}"
+        write_kubeconfig(kubeconfig, server, self.pki.ca.cert, pair.cert, pair.key, f"system:node:{name}")
+        realnode.write_node_files(node_dir, self.pki.ca.cert, state.ports, spec)
+        t = time.monotonic()
+        self._spawn_kubelet(state, bins, kubeconfig, spec, progress)
+        self.wait_node_ready(name, timeout_s=120)
+        timings["kubelet-ready"] = time.monotonic() - t
+        progress(
+            f"  real node {name} Ready in {time.monotonic() - t:.1f}s (site {spec.labels.get(LABEL_SITE)})"
+        )
+
+    def _spawn_kubelet(
+        self,
+        state: ClusterState,
+        bins: Binaries,
+        kubeconfig: Path,
+        spec: realnode.NodeSpec,
+        progress: Progress,
+    ) -> None:
+        progress(f"starting kubelet {spec.name}")
+        argv = realnode.kubelet_argv(bins.kubelet, self.node_dir, kubeconfig, spec)
+        state.processes["kubelet"] = spawn("kubelet", argv, self.log_dir / "kubelet.log", cwd=self.dir)
+        self._save(state)
+
+    def restart_kubelet(self, progress: Progress = _quiet) -> None:
+        """Stop the real node's kubelet and start it again with the same command line (tests, recovery)."""
+        state = self.load_state()
+        rec = state.processes.get("kubelet") if state else None
+        if state is None or rec is None:
+            raise ClusterError(f"no real node runs in {self.dir}")
+        stop(rec)
+        progress(f"restarting kubelet {state.real_nodes[0]}")
+        state.processes["kubelet"] = spawn("kubelet", list(rec.argv), Path(rec.log), cwd=self.dir)
+        self._save(state)
+
+    def wait_node_ready(self, name: str, timeout_s: float = 120) -> None:
+        from motherboard.devcluster.fakenodes import api_client
+
+        state = self.load_state()
+        kubelet = state.processes.get("kubelet") if state else None
+        deadline = time.monotonic() + timeout_s
+        with api_client(self.kubeconfig) as api:
+            from kubernetes import client
+            from kubernetes.client.exceptions import ApiException
+
+            core = client.CoreV1Api(api)
+            while True:
+                if kubelet is not None and not is_alive(kubelet):
+                    tail = Path(kubelet.log).read_text(errors="replace").strip().splitlines()[-5:]
+                    raise ClusterError(
+                        "the kubelet exited during start-up; last log lines:\n  " + "\n  ".join(tail)
+                    )
+                try:
+                    node = core.read_node(name)
+                    conditions = {c.type: c for c in ((node.status and node.status.conditions) or [])}
+                    ready = conditions.get("Ready")
+                    if ready is not None and ready.status == "True":
+                        return
+                    detail = f"Ready={ready.status}: {ready.message}" if ready else "no Ready condition yet"
+                except ApiException as exc:
+                    detail = f"not registered ({exc.status})"
+                if time.monotonic() > deadline:
+                    raise ClusterError(f"real node {name} not Ready after {timeout_s:.0f}s: {detail}")
+                time.sleep(0.2)
+
     # --- down ----------------------------------------------------------------------------------------------
     def down(self, progress: Progress = _quiet) -> list[str]:
-        """Stop every recorded daemon (kwok first, etcd last); returns the names that were running."""
+        """Stop every recorded daemon (kwok first, etcd last); returns the names that were running.
+
+        A real node goes first: the kubelet, then every container in containerd, then containerd, then the
+        host changes (whose record is machine-wide, so this also works after a crash).
+        """
         state = self.load_state()
         if state is None:
             return []
         stopped: list[str] = []
+        kubelet, containerd = state.processes.pop("kubelet", None), state.processes.pop("containerd", None)
+        if realnode.stop_process(kubelet):
+            progress(f"stopped kubelet (pid {kubelet.pid if kubelet else '?'})")
+            stopped.append("kubelet")
+        if containerd is not None and is_alive(containerd):
+            realnode.cleanup_containers(progress)
+        if realnode.stop_process(containerd):
+            progress(f"stopped containerd (pid {containerd.pid if containerd else '?'})")
+            stopped.append("containerd")
+        if state.real_nodes or kubelet or containerd:
+            realnode.release_host(self.dir, progress)
+        self._save(state)
         for name in reversed(ORDER):
             rec = state.processes.get(name)
             if rec is not None and stop(rec):

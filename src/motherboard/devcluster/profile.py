@@ -204,6 +204,34 @@ class Site(_Model):
         return self
 
 
+MAX_REAL_NODES = 1
+"""Real kubelets per machine: the kubelet's device-plugin socket directory (``/var/lib/kubelet/device-plugins``)
+is fixed in its source and the ``kubepods`` cgroups and its iptables chains are host-wide, so a second kubelet
+would fight the first."""
+
+
+class RealNodes(_Model):
+    """Real kubelet nodes (containerd + runc) beside the kwok ones: where they sit and how they are labelled.
+
+    ``dev-cluster up --real-nodes N`` overrides :attr:`count`; the rest always comes from the profile.
+    """
+
+    count: int = Field(default=0, ge=0, le=MAX_REAL_NODES)
+    site: DNSLabel | None = Field(
+        default=None, description="A site of the profile [default: the central one]."
+    )
+    zone: str | None = Field(default=None, description="One of the site's zones [default: its first].")
+    labels: dict[str, str] = Field(default_factory=dict)
+    taints: tuple[Taint, ...] = ()
+    device_plugin: str | None = Field(
+        default="simulated",
+        alias="devicePlugin",
+        pattern=r"^(simulated|nvidia|ascend|cambricon)$",
+        description="Value of the motherboard.io/device-plugin label that the plugin DaemonSets select on.",
+    )
+    max_pods: int = Field(default=20, alias="maxPods", ge=1, le=110)
+
+
 class ClusterProfile(_Model):
     """A whole simulated cluster: one central site and any number of edge sites."""
 
@@ -212,6 +240,7 @@ class ClusterProfile(_Model):
     name: DNSLabel
     description: str = ""
     sites: tuple[Site, ...] = Field(min_length=1)
+    real_nodes: RealNodes = Field(default_factory=RealNodes, alias="realNodes")
 
     @field_validator("kind")
     @classmethod
@@ -227,7 +256,18 @@ class ClusterProfile(_Model):
             raise ValueError(f"duplicate site names {dup}")
         if sum(s.kind is SiteKind.CENTRAL for s in self.sites) != 1:
             raise ValueError("a profile has exactly one central site")
+        real = self.real_nodes
+        if real.site is not None and real.site not in {s.name for s in self.sites}:
+            raise ValueError(f"realNodes.site {real.site!r} is not a site of the profile")
+        if real.zone is not None and real.zone not in self.real_node_site.zone_names:
+            raise ValueError(f"realNodes.zone {real.zone!r} is not a zone of site {self.real_node_site.name}")
         return self
+
+    @property
+    def real_node_site(self) -> Site:
+        """The site the real nodes join (``realNodes.site``, else the central site)."""
+        wanted = self.real_nodes.site
+        return next(s for s in self.sites if (s.name == wanted if wanted else s.kind is SiteKind.CENTRAL))
 
     @property
     def node_count(self) -> int:

@@ -1,0 +1,3 @@
+module github.com/motherboard/motherboard/hack/images/pause
+
+go 1.24
