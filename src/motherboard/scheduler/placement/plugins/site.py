@@ -61,7 +61,9 @@ class SiteAffinity:
             for rank, name in enumerate(pod.preferred_sites):
                 index = Catalog.find(snap.catalog.sites, name)
                 if index >= 0:
-                    scores = np.where((sites == index) & (scores == 0), 100.0 * (count - rank) / count, scores)
+                    scores = np.where(
+                        (sites == index) & (scores == 0), 100.0 * (count - rank) / count, scores
+                    )
         if pod.preferred_site_kind is not None:
             kind = Catalog.find(snap.catalog.site_kinds, pod.preferred_site_kind)
             scores = scores + np.where(snap.state.site_kind[nodes] == kind, 100.0, 0.0)
