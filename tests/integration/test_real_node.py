@@ -1,0 +1,374 @@
+"""A real node: the pinned kubelet with containerd and runc, on the local control plane.
+
+The module brings up its own cluster (no kwok nodes, one real node in an edge site) rather than using the
+session's kwok-only one: a real node changes the host (an address on ``lo``, a bridge, iptables, cgroups,
+the kubelet's fixed device-plugin directory), so only one runs per machine. A lock file serialises test
+sessions; a developer's running real node makes the fixture fail with the command that stops it.
+
+What runs on the node is real: pods start in runc, their logs come back through the API server from the
+kubelet, a pod on the bridge calls the API server through the ``kubernetes`` Service, and the simulated
+device plugin runs as its DaemonSet (``device-plugins/``, applied unchanged) from an image built here
+without a registry, registers with the kubelet and serves the Allocate calls that give pods the devices
+Motherboard's scheduler assigned.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from motherboard.api.assignment import DeviceAssignment
+from motherboard.devcluster import images, realnode
+from motherboard.devcluster.build import ensure_binaries
+from motherboard.devcluster.cluster import DevCluster
+from motherboard.devcluster.fakenodes import api_client
+from motherboard.devcluster.profile import ClusterProfile
+from tests.conftest import wait_for_default_service_account
+from tests.integration.test_operator import wait_for
+from tests.integration.test_scheduler import SchedulerProcess
+
+REPO = Path(__file__).resolve().parents[2]
+NODE = realnode.node_name(0)
+PROFILE = ClusterProfile.model_validate(
+    {
+        "kind": "ClusterProfile",
+        "name": "real-node-tests",
+        "sites": [
+            {"name": "central", "kind": "central", "region": "r1",
+             "nodeGroups": [{"name": "cpu", "count": 0, "cpu": 8, "memoryGiB": 32}]},
+            {"name": "edge-east", "kind": "edge", "region": "r2",
+             "nodeGroups": [{"name": "cpu", "count": 0, "cpu": 8, "memoryGiB": 32}]},
+        ],
+        "realNodes": {"count": 1, "site": "edge-east", "labels": {"team": "platform"}},
+    }
+)  # fmt: skip
+EDGE_TOLERATION = {"key": "motherboard.io/edge", "operator": "Exists", "effect": "NoSchedule"}
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+PLUGIN_NS = "motherboard-system"
+PLUGIN_LABELS = "app.kubernetes.io/name=motherboard-device-plugin,app.kubernetes.io/component=simulated"
+GPU_RESOURCES = (
+    "nvidia.com/gpu",
+    "nvidia.com/gpu.shared",
+    "nvidia.com/mig-1g.10gb",
+    "nvidia.com/mig-2g.20gb",
+    "nvidia.com/mig-3g.40gb",
+)
+
+
+def _log(message: str) -> None:
+    print(f"[real-node] {message}", file=sys.__stderr__, flush=True)
+
+
+@dataclass
+class RealCluster:
+    dev: DevCluster
+    api: client.ApiClient
+    kubectl_bin: Path
+    seconds: dict[str, float]
+
+    @property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api)
+
+    def kubectl(self, *args: str, stdin: str | None = None) -> str:
+        done = subprocess.run(
+            [str(self.kubectl_bin), f"--kubeconfig={self.dev.kubeconfig}", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def allocatable(self) -> dict[str, str]:
+        node = self.core.read_node(NODE)
+        return {k: v for k, v in (node.status.allocatable or {}).items() if k in GPU_RESOURCES}
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealCluster]:
+    """One cluster with one real node for the module, under a machine-wide lock for test sessions."""
+    realnode.HOST_DIR.mkdir(parents=True, exist_ok=True)
+    with (realnode.HOST_DIR / "real-node-tests.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another test session's real node: wait for it to finish
+        bins = ensure_binaries(_log, real_nodes=True)
+        dev = DevCluster(tmp_path_factory.mktemp("real-node-cluster"))
+        started = time.monotonic()
+        # kube-scheduler places plain pods; Motherboard's scheduler is started by the test that needs it.
+        result = dev.up(PROFILE, kube_scheduler=True, progress=_log, bins=bins)
+        _log(f"cluster with a real node up in {time.monotonic() - started:.1f}s: {result.seconds}")
+        try:
+            # The device plugin's image (the project's own), imported like the node's base images.
+            images.import_image(images.project_image(_log), realnode.ctr(), _log)
+            api = api_client(dev.kubeconfig)
+            try:
+                yield RealCluster(dev, api, bins.kubectl, result.seconds)
+            finally:
+                api.close()
+        finally:
+            dev.down(progress=_log)
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@pytest.fixture
+def ns(real: RealCluster) -> Iterator[str]:
+    name = f"rn-{uuid.uuid4().hex[:6]}"
+    real.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    wait_for_default_service_account(real.api, name)
+    yield name
+    real.core.delete_namespace(name)
+
+
+def python_pod(name: str, code: str, **spec: Any) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": "main",
+        "image": images.PYTHON_REF,
+        "imagePullPolicy": "Never",  # built here; there is no registry to pull from
+        "command": ["python3", "-c", code],
+    }
+    if "limits" in spec:
+        container["resources"] = {"limits": spec.pop("limits")}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "annotations": spec.pop("annotations", {})},
+        "spec": {
+            "restartPolicy": "Never",
+            "tolerations": [EDGE_TOLERATION, GPU_TOLERATION],
+            "containers": [container],
+            **spec,
+        },
+    }
+
+
+def finished(real: RealCluster, ns: str, name: str, timeout: float = 90) -> client.V1Pod:
+    def done() -> client.V1Pod | None:
+        pod = real.core.read_namespaced_pod(name, ns)
+        return pod if pod.status.phase in {"Succeeded", "Failed"} else None
+
+    pod: client.V1Pod = wait_for(f"pod {name} to finish", done, timeout=timeout)
+    logs = real.core.read_namespaced_pod_log(name, ns)
+    assert pod.status.phase == "Succeeded", (pod.status, logs)
+    return pod
+
+
+def test_the_real_node_joins_with_its_own_identity_site_and_labels(real: RealCluster) -> None:
+    node = real.core.read_node(NODE)
+    labels = node.metadata.labels
+    assert labels["motherboard.io/site"] == "edge-east" and labels["topology.kubernetes.io/region"] == "r2"
+    assert labels["team"] == "platform" and labels["motherboard.io/real-node"] == "true"
+    assert [(t.key, t.effect) for t in node.spec.taints or []] == [("motherboard.io/edge", "NoSchedule")]
+    assert node.status.node_info.kubelet_version == "v1.35.4"
+    assert node.status.node_info.container_runtime_version.startswith("containerd://")
+    addresses = {a.type: a.address for a in node.status.addresses}
+    assert addresses["InternalIP"] == realnode.NODE_IP
+    # The kubelet holds its node's lease as system:node:<name> (the Node authorizer's identity).
+    leases = client.CoordinationV1Api(real.api)
+    lease = wait_for(
+        "the node's lease",
+        lambda: next(
+            (x for x in leases.list_namespaced_lease("kube-node-lease").items if x.metadata.name == NODE),
+            None,
+        ),
+        timeout=30,
+    )
+    assert lease.spec.holder_identity == NODE
+
+
+def test_a_pod_runs_in_runc_and_its_logs_are_read(real: RealCluster, ns: str) -> None:
+    code = "import os; print('hello from a real pod', os.getpid(), open('/proc/1/cgroup').read().count('kubepods') > 0)"
+    started = time.monotonic()
+    real.core.create_namespaced_pod(ns, python_pod("hello", code, hostNetwork=True))
+    pod = finished(real, ns, "hello")
+    _log(f"host-network pod created → Succeeded in {time.monotonic() - started:.1f}s")
+    assert pod.spec.node_name == NODE  # placed by kube-scheduler: the real node is the only node
+    logs = real.core.read_namespaced_pod_log("hello", ns)  # API server → kubelet (InternalIP, client cert)
+    assert logs.startswith("hello from a real pod") and logs.strip().endswith("True"), logs
+
+
+def test_a_pod_on_the_bridge_reaches_the_api_server_through_the_kubernetes_service(
+    real: RealCluster, ns: str
+) -> None:
+    code = """
+import json, os, socket, ssl, urllib.request
+host, port = os.environ["KUBERNETES_SERVICE_HOST"], os.environ["KUBERNETES_SERVICE_PORT"]
+sa = "/var/run/secrets/kubernetes.io/serviceaccount"
+request = urllib.request.Request(
+    f"https://{host}:{port}/version", headers={"Authorization": "Bearer " + open(sa + "/token").read()})
+with urllib.request.urlopen(request, context=ssl.create_default_context(cafile=sa + "/ca.crt"), timeout=10) as r:
+    version = json.load(r)["gitVersion"]
+print(json.dumps({"host": host, "port": port, "version": version, "ip": os.environ["POD_IP"]}))
+"""
+    pod = python_pod("api-caller", code)
+    pod["spec"]["containers"][0]["env"] = [
+        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+    ]
+    real.core.create_namespaced_pod(ns, pod)
+    finished(real, ns, "api-caller")
+    seen = json.loads(real.core.read_namespaced_pod_log("api-caller", ns).strip().splitlines()[-1])
+    assert seen["host"] == "10.96.0.1" and seen["port"] == "443"  # the in-cluster Service, verified TLS
+    assert seen["version"] == "v1.35.4"
+    assert ipaddress.ip_address(seen["ip"]) in ipaddress.ip_network(realnode.POD_SUBNET)  # on the bridge
+
+
+@pytest.fixture(scope="module")
+def device_plugin(real: RealCluster) -> dict[str, str]:
+    """The simulated plugin's DaemonSet, applied as shipped; returns the node's allocatable once it shows."""
+    started = time.monotonic()
+    real.kubectl("apply", "-f", str(REPO / "device-plugins" / "rbac.yaml"))
+    real.kubectl("apply", "-f", str(REPO / "device-plugins" / "simulated" / "daemonset.yaml"))
+    allocatable = wait_for(
+        "the plugin's resources on the node",
+        lambda: (a := real.allocatable()) and all(a.get(r, "0") != "0" for r in GPU_RESOURCES) and a,
+        timeout=120,
+    )
+    real.seconds["daemonset-to-allocatable"] = time.monotonic() - started
+    _log(f"DaemonSet applied → allocatable {allocatable} in {real.seconds['daemonset-to-allocatable']:.1f}s")
+    return dict(allocatable)
+
+
+def plugin_registrations(real: RealCluster) -> int:
+    """How often the plugin has registered a resource; -1 while the kubelet (which serves logs) is away."""
+    pod = real.core.list_namespaced_pod(PLUGIN_NS, label_selector=PLUGIN_LABELS).items[0]
+    try:
+        logs = real.core.read_namespaced_pod_log(pod.metadata.name, PLUGIN_NS)
+    except ApiException:
+        return -1
+    return logs.count("with the kubelet at /var/lib/kubelet/device-plugins/kubelet.sock")
+
+
+def test_the_device_plugin_daemonset_registers_with_the_real_kubelet(
+    real: RealCluster, device_plugin: dict[str, str]
+) -> None:
+    assert device_plugin == {
+        "nvidia.com/gpu": "1",  # the un-partitioned A100 of device-plugins/simulated/daemonset.yaml
+        "nvidia.com/gpu.shared": "20",  # 2 T4 x 10 replicas
+        "nvidia.com/mig-1g.10gb": "1",
+        "nvidia.com/mig-2g.20gb": "1",
+        "nvidia.com/mig-3g.40gb": "1",
+    }
+    pod = real.core.list_namespaced_pod(PLUGIN_NS, label_selector=PLUGIN_LABELS).items[0]
+    assert pod.spec.node_name == NODE and not pod.spec.host_network  # on the bridge, API via the Service
+    assert plugin_registrations(real) == len(GPU_RESOURCES)
+    inventory = json.loads(real.core.read_node(NODE).metadata.annotations["motherboard.io/device-inventory"])
+    assert len(inventory["devices"]) == 4
+
+
+ENV_DUMP = (
+    "import json, os; print(json.dumps({k: v for k, v in os.environ.items() "
+    "if k.startswith(('NVIDIA_', 'CUDA_', 'MOTHERBOARD_'))}))"
+)
+
+
+def test_pods_start_with_exactly_the_devices_the_scheduler_assigned(
+    real: RealCluster, device_plugin: dict[str, str], ns: str, tmp_path: Path
+) -> None:
+    real.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    real.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    scheduler = SchedulerProcess(real.dev.kubeconfig, tmp_path / "scheduler.log", "--no-leader-elect").start()
+    try:
+        wait_for("scheduler ready", lambda: "ok" in scheduler.probe(), timeout=60)
+        share = {
+            "vendor": "nvidia",
+            "model": "T4",
+            "sharing": {"mode": "Fraction", "fraction": 0.25, "memory": "4Gi"},
+        }
+        wanted = {
+            "whole": ("nvidia.com/gpu", {}),
+            "mig": ("nvidia.com/mig-1g.10gb", {}),
+            "share": ("nvidia.com/gpu.shared", {"motherboard.io/device-request": json.dumps(share)}),
+        }
+        for name, (resource, annotations) in wanted.items():
+            real.core.create_namespaced_pod(
+                ns,
+                python_pod(
+                    name, ENV_DUMP, limits={resource: "1"}, annotations=annotations,
+                    schedulerName="motherboard-scheduler",
+                ),
+            )  # fmt: skip
+        for name, (resource, _) in wanted.items():
+            pod = finished(real, ns, name, timeout=120)
+            assignment = DeviceAssignment.from_pod_annotations(pod.metadata.annotations)
+            assert assignment is not None and assignment.node == NODE == pod.spec.node_name
+            (entry,) = assignment.containers
+            assert entry.resource == resource
+            (device,) = entry.devices
+            env = json.loads(real.core.read_namespaced_pod_log(name, ns).strip().splitlines()[-1])
+            # What the container sees is what the scheduler wrote, from the plugin's real Allocate.
+            assert env["NVIDIA_VISIBLE_DEVICES"] == device.id, (name, env, assignment)
+            if name == "mig":
+                assert device.id.startswith("MIG-") and device.parent is not None
+            if name == "share":
+                assert device.milli == 250 and device.memory_mib == 4096
+                assert env["MOTHERBOARD_DEVICE_MILLI"] == "250"
+                assert env["MOTHERBOARD_DEVICE_MEMORY_LIMIT_MIB"] == "4096"
+                assert env["CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"] == "25"
+    finally:
+        scheduler.stop()
+
+
+def test_a_kubelet_restart_makes_the_plugin_register_again_and_allocatable_recover(
+    real: RealCluster, device_plugin: dict[str, str]
+) -> None:
+    before = plugin_registrations(real)
+    started = time.monotonic()
+    real.dev.restart_kubelet(progress=_log)
+    # The restarted kubelet deletes the plugins' sockets; the plugin notices and registers each again.
+    wait_for(
+        "the plugin to register again", lambda: plugin_registrations(real) >= before + len(GPU_RESOURCES), 60
+    )
+    registered = time.monotonic() - started
+    wait_for("allocatable to recover", lambda: real.allocatable() == device_plugin, timeout=90)
+    recovered = time.monotonic() - started
+    _log(f"kubelet restart → plugin registered in {registered:.1f}s, allocatable back in {recovered:.1f}s")
+    real.dev.wait_node_ready(NODE, timeout_s=60)
+
+
+def test_down_after_a_crash_leaves_nothing_on_the_host(real: RealCluster) -> None:
+    """Last in the module: SIGKILL containerd and the kubelet (shims and pods stay), then `down`."""
+    state = real.dev.load_state()
+    assert state is not None
+    for name in ("kubelet", "containerd"):
+        os.kill(state.processes[name].pid, signal.SIGKILL)
+    assert realnode.HostRecord.load() is not None
+    real.dev.down(progress=_log)
+    mountinfo = Path("/proc/self/mountinfo").read_text()
+    for path in (str(real.dev.dir), "/var/lib/kubelet", "/run/containerd", "/run/motherboard/containerd"):
+        assert f" {path}" not in mountinfo, path
+    lo = subprocess.run(["ip", "-4", "addr", "show", "dev", "lo"], capture_output=True, text=True, check=True)
+    assert realnode.NODE_IP not in lo.stdout
+    assert (
+        subprocess.run(["ip", "link", "show", realnode.BRIDGE], capture_output=True, check=False).returncode
+        != 0
+    )
+    rules = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout
+    assert "KUBE-" not in rules and realnode.IPTABLES_COMMENT not in rules
+    assert not any(Path("/sys/fs/cgroup").glob("*/kubepods")) and not Path("/sys/fs/cgroup/kubepods").exists()
+    assert not Path("/var/lib/kubelet").exists() and realnode.HostRecord.load() is None
+    leftovers = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _is_ours(p)]
+    assert leftovers == []
+
+
+def _is_ours(proc: Path) -> bool:
+    try:
+        argv = (proc / "cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"containerd-shim" in argv or (b"kubelet" in argv and b"real-node" in argv)
