@@ -57,7 +57,9 @@ def _load_component(name: str) -> click.Command:
     target = getattr(importlib.import_module(module_name), attribute)
     if isinstance(target, typer.Typer):
         target.rich_markup_mode = None  # help is plain text, as for the root (bracketed text survives)
-        return typer.main.get_command(target)
+        # get_group, not get_command: the latter folds a Typer of one command into that command
+        # (`motherboard operator run` then failed with "unexpected extra argument (run)").
+        return typer.main.get_group(target)
     single = typer.Typer(pretty_exceptions_enable=False, add_completion=False, rich_markup_mode=None)
     single.command(name)(target)
     return typer.main.get_command(single)
