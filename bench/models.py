@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 
 from motherboard.models.compiler import compile_for_target
+from motherboard.models.errors import ModelError
 from motherboard.models.importer import ImportedModel, import_onnx
-from motherboard.models.measure import random_inputs
+from motherboard.models.measure import measure, random_inputs
 from motherboard.models.runner import load_runner
 from motherboard.models.samples import write_sample
 from motherboard.models.store import FilesystemStore
@@ -39,22 +40,6 @@ def _load(name: str, folder: Path) -> ImportedModel:
     if name in BUILT:
         return import_onnx(write_sample(name, folder))
     return import_onnx(wheel_model(name), inputs=MODELS[name].inputs)
-
-
-def _latency(runner: Any, batch: int, calls: int, budget_s: float) -> dict[str, float]:
-    feeds = random_inputs(runner.inputs, batch)
-    runner.run(feeds)
-    samples: list[float] = []
-    deadline = time.perf_counter() + budget_s
-    while len(samples) < calls and (len(samples) < 3 or time.perf_counter() < deadline):
-        t = time.perf_counter()
-        runner.run(feeds)
-        samples.append((time.perf_counter() - t) * 1e6)
-    return {
-        "p50_us": float(np.percentile(samples, 50)),
-        "p99_us": float(np.percentile(samples, 99)),
-        "n": len(samples),
-    }
 
 
 def bench_model(name: str, target_name: str, trials: int, slow_s: float, work: Path) -> list[dict[str, Any]]:
@@ -72,10 +57,14 @@ def bench_model(name: str, target_name: str, trials: int, slow_s: float, work: P
     for label, backends, budget in variants:
         store = FilesystemStore(work / f"store-{label.replace(' ', '_')}")
         t = time.perf_counter()
-        result = compile_for_target(
-            model, target, store, name=name, backends=backends, trials=budget,
-            tuning_root=work / "tuning", measure_latency=False,
-        )  # fmt: skip
+        try:
+            result = compile_for_target(
+                model, target, store, name=name, backends=backends, trials=budget,
+                tuning_root=work / "tuning", measure_latency=False,
+            )  # fmt: skip
+        except ModelError as exc:  # a backend that cannot build this model for this target is a result too
+            rows.append({"model": name, "target": target_name, "backend": label, "error": str(exc)})
+            continue
         compile_s = time.perf_counter() - t
         t = time.perf_counter()
         compile_for_target(model, target, store, name=name, backends=backends, trials=budget,
@@ -101,7 +90,8 @@ def bench_model(name: str, target_name: str, trials: int, slow_s: float, work: P
                 if time.perf_counter() - t > slow_s:
                     row[f"b{batch}"] = f"skipped: over {slow_s:.0f} s per call"
                     break
-                row[f"b{batch}"] = _latency(runner, batch, calls=200, budget_s=2.0)
+                (lat,) = measure(runner, [batch], budget_s=2.0, max_calls=200)
+                row[f"b{batch}"] = {"p50_us": lat.p50_us, "p99_us": lat.p99_us}
             runner.close()
         rows.append(row)
     if target.runs_here:  # what the policy itself chooses, measuring with its own short budget

@@ -167,6 +167,18 @@ def test_unmeasured_targets_prefer_onnxruntime_unless_tvm_was_tuned_for_them() -
     assert tuned is not None and tuned.manifest.backend == "tvm" and "500 tuning records" in tuned.reason
 
 
+def _tvm_version_folder(source: Path, store: FilesystemStore, folder: Path) -> Path:
+    """A model-repository version folder holding the TVM artifact of ``source`` for this CPU."""
+    from motherboard.models.backends.tvm import TvmBackend
+
+    result = compile_with(
+        import_onnx(source), get_target("cpu-x86_64"), TvmBackend(), store, name="mlp", version=1,
+        max_batch_size=8, measure_latency=False,
+    )  # fmt: skip
+    store.export(result.stored.key, folder, "mlp", 1)
+    return folder
+
+
 def test_serving_a_tvm_artifact_maps_no_compiler(
     sample_dir: Path, store: FilesystemStore, tmp_path: Path
 ) -> None:
@@ -174,15 +186,7 @@ def test_serving_a_tvm_artifact_maps_no_compiler(
     import subprocess
     import sys
 
-    from motherboard.models.backends.tvm import TvmBackend
-
-    model = import_onnx(sample_dir / "mlp.onnx")
-    result = compile_with(
-        model, get_target("cpu-x86_64"), TvmBackend(), store, name="mlp", version=1, max_batch_size=8,
-        measure_latency=False,
-    )  # fmt: skip
-    folder = tmp_path / "1"
-    store.export(result.stored.key, folder, "mlp", 1)
+    folder = _tvm_version_folder(sample_dir / "mlp.onnx", store, tmp_path / "1")
     probe = (
         "import sys, numpy as np\n"
         "from pathlib import Path\n"
@@ -202,15 +206,7 @@ def test_a_tvm_artifact_takes_read_only_and_unaligned_inputs(
     sample_dir: Path, store: FilesystemStore, tmp_path: Path
 ) -> None:
     """A server hands over read-only views of request bytes; DLPack refuses those, so they are copied."""
-    from motherboard.models.backends.tvm import TvmBackend
-
-    model = import_onnx(sample_dir / "mlp.onnx")
-    result = compile_with(
-        model, get_target("cpu-x86_64"), TvmBackend(), store, name="mlp", version=1, max_batch_size=8,
-        measure_latency=False,
-    )  # fmt: skip
-    folder = tmp_path / "1"
-    store.export(result.stored.key, folder, "mlp", 1)
+    folder = _tvm_version_folder(sample_dir / "mlp.onnx", store, tmp_path / "1")
     runner = load_runner(folder)
     x = np.arange(2 * 64, dtype=np.float32).reshape(2, 64) / 100
     read_only = np.frombuffer(x.tobytes(), np.float32).reshape(2, 64)
