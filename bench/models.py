@@ -21,8 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from motherboard.models.compiler import compile_for_target
 from motherboard.models.errors import ModelError
 from motherboard.models.importer import ImportedModel, import_onnx
