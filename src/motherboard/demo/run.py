@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Callable
@@ -17,10 +18,13 @@ from motherboard.api.constants import GROUP, VERSION
 from motherboard.api.v1alpha1 import KINDS
 from motherboard.demo import components
 from motherboard.demo.view import dashboard
+from motherboard.devcluster import realnode
 from motherboard.devcluster.build import ensure_binaries
-from motherboard.devcluster.cluster import DevCluster
+from motherboard.devcluster.cluster import ClusterError, DevCluster
 from motherboard.devcluster.fakenodes import api_client
+from motherboard.devcluster.images import PYTHON_REF, ImageError
 from motherboard.devcluster.profile import ClusterProfile
+from motherboard.devcluster.realnode import RealNodeError
 
 DONE_PHASES = {"Succeeded", "Failed"}
 
@@ -48,9 +52,12 @@ def finished(jobs: list[dict[str, Any]]) -> bool:
 
 
 class Demo:
-    def __init__(self, console: Console, profile: Path, examples: Path, state_dir: Path | None) -> None:
+    def __init__(
+        self, console: Console, profile: Path, examples: Path, state_dir: Path | None, real_nodes: int = 0
+    ) -> None:
         self.console, self.profile, self.examples = console, profile, examples
         self.dev = DevCluster(state_dir)
+        self.real_nodes = real_nodes
         self.parts: list[components.Component] = []
 
     def log(self, message: str) -> None:
@@ -60,12 +67,26 @@ class Demo:
         console = self.console
         # 1. The control plane: binaries built once into the cache, then started (or reused).
         console.rule("[bold]1. Local Kubernetes control plane")
-        bins = ensure_binaries(self.log)
+        real_nodes = self._real_nodes_possible()
+        bins = ensure_binaries(self.log, real_nodes=bool(real_nodes))
         started = time.monotonic()
-        result = self.dev.up(ClusterProfile.load(self.profile), reuse=True, progress=self.log, bins=bins)
+        try:
+            result = self.dev.up(
+                ClusterProfile.load(self.profile),
+                reuse=True,
+                progress=self.log,
+                bins=bins,
+                real_nodes=real_nodes,
+            )
+        except (ClusterError, RealNodeError, ImageError) as exc:
+            raise DemoError(str(exc)) from exc
         verb = "reused" if result.reused else "started"
-        console.print(f"  {verb} in {time.monotonic() - started:.1f}s, {result.nodes} kwok nodes")
+        real = f" + real node {', '.join(result.real_nodes)}" if result.real_nodes else ""
+        console.print(f"  {verb} in {time.monotonic() - started:.1f}s, {result.nodes} kwok nodes{real}")
         self.kubectl = [str(bins.kubectl), f"--kubeconfig={self.dev.kubeconfig}"]
+        if result.real_nodes:
+            console.rule("[bold]1b. A pod running for real on the real node (kubelet + containerd + runc)")
+            self._real_pod(result.real_nodes[0])
         # 2. The API: CRDs generated from the models, applied server-side.
         console.rule("[bold]2. CRDs (AIJob, DevicePool, Queue)")
         self._kubectl(
@@ -104,6 +125,74 @@ class Demo:
         # 5. Watch them go Queued → Running → Succeeded.
         console.rule("[bold]5. Live status (Ctrl-C to stop)")
         self._watch(watch_seconds)
+
+    def _real_nodes_possible(self) -> int:
+        """The real nodes asked for, or 0 with the reason where this host or machine cannot have one now."""
+        if not self.real_nodes:
+            return 0
+        missing = realnode.missing_requirements()
+        if missing:
+            self.console.print(
+                f"  [yellow]no real node:[/] this host cannot run one: missing {'; '.join(missing)}"
+            )
+            return 0
+        owner = realnode.owner_elsewhere(self.dev.dir)
+        if owner is not None:
+            self.console.print(
+                f"  [yellow]no real node:[/] the dev cluster in {owner} holds this machine's one"
+            )
+            return 0
+        return self.real_nodes
+
+    def _real_pod(self, node: str) -> None:
+        """Run a pod on the real node and show what the container saw: its PID 1, cgroup and kernel."""
+        name = "hello-real-node"
+        code = (
+            "import os, platform; "
+            'print(f\'hello from pod {os.environ["HOSTNAME"]} on node {os.environ["NODE_NAME"]}\'); '
+            "print(f'pid {os.getpid()}, python {platform.python_version()}, kernel {platform.release()}'); "
+            "print('cgroup:', open('/proc/self/cgroup').read().splitlines()[-1])"
+        )
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {
+                "nodeName": node,
+                "restartPolicy": "Never",
+                "tolerations": [{"operator": "Exists"}],  # the real node's and the edge site's taints
+                "containers": [
+                    {
+                        "name": "hello",
+                        "image": PYTHON_REF,
+                        "imagePullPolicy": "Never",  # built here from Debian packages; no registry
+                        "command": ["python3", "-c", code],
+                        "env": [
+                            {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}
+                        ],
+                    }
+                ],
+            },
+        }
+        self._kubectl("delete", "pod", name, "-n", "default", "--ignore-not-found", "--wait=true")
+        started = time.monotonic()
+        self._kubectl("apply", "-f", "-", stdin=json.dumps(pod))
+        with api_client(self.dev.kubeconfig) as api:
+            core = client.CoreV1Api(api)
+
+            def phase() -> str | None:
+                status = core.read_namespaced_pod(name, "default").status
+                return status.phase if status else None
+
+            wait(f"pod {name} on {node}", lambda: phase() in DONE_PHASES, 120)
+            ended = phase()
+        self.console.print(
+            f"  pod {name}: {ended} in {time.monotonic() - started:.1f}s; its log (kubectl logs):"
+        )
+        for line in (self._kubectl("logs", name, "-n", "default") or "").splitlines():
+            self.log(line)
+        if ended != "Succeeded":
+            raise DemoError(f"pod {name} on the real node ended {ended}")
 
     def _watch(self, watch_seconds: float) -> None:
         api = client.CustomObjectsApi(api_client(self.dev.kubeconfig))

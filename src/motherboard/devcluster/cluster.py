@@ -280,12 +280,8 @@ class DevCluster:
             realnode.check_host()  # one clear line before anything starts
         state = self.load_state()
         if state is not None and any(is_alive(p) for p in state.processes.values()):
-            if reuse and self.is_healthy():
-                if len(state.real_nodes) != count:
-                    raise ClusterError(
-                        f"the running dev cluster in {self.dir} has {len(state.real_nodes)} real nodes, not "
-                        f"{count}; run `motherboard dev-cluster down` first"
-                    )
+            mismatch = len(state.real_nodes) != count
+            if reuse and self.is_healthy() and not mismatch:
                 progress(f"reusing the running dev cluster in {self.dir}")
                 result_nodes = self._apply_profile(profile, progress, timings, node_timeout_s)
                 return UpResult(True, result_nodes, timings, self._rss(state), tuple(state.real_nodes))
@@ -294,7 +290,11 @@ class DevCluster:
                     f"a dev cluster is already running from {self.dir}; "
                     "pass --reuse to keep it or run `motherboard dev-cluster down` first"
                 )
-            progress("the recorded cluster is unhealthy: stopping it and starting afresh")
+            progress(
+                f"the running cluster has {len(state.real_nodes)} real nodes, not {count}: restarting it"
+                if mismatch and self.is_healthy()
+                else "the recorded cluster is unhealthy: stopping it and starting afresh"
+            )
         self.down(progress=_quiet)
         binaries = bins or ensure_binaries(progress, real_nodes=bool(count))
         if count and not binaries.kubelet.is_file():

@@ -165,6 +165,14 @@ def _owner_alive(record: HostRecord) -> bool:
     return any(is_alive(p) for p in procs)
 
 
+def owner_elsewhere(cluster_dir: Path) -> str | None:
+    """The state directory of another, live cluster that holds this machine's real node, if any."""
+    record = HostRecord.load()
+    if record is None or record.cluster_dir == str(cluster_dir.resolve()) or not _owner_alive(record):
+        return None
+    return record.cluster_dir
+
+
 def claim_host(cluster_dir: Path, progress: Progress) -> HostRecord:
     """Make this cluster the machine's real-node owner, cleaning up after a dead owner first."""
     with host_lock():
