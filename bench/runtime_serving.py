@@ -82,6 +82,7 @@ class Cell:
     concurrency: int
     throughput: float = 0.0
     p50_ms: float = 0.0
+    p95_ms: float = 0.0
     p99_ms: float = 0.0
     cpu_ms_per_request: float = 0.0
     windows: list[float] = field(default_factory=list)
@@ -469,6 +470,7 @@ def measure(
     cell.throughput = sum(w[0] for w in chosen) / len(chosen)
     if pooled.size:
         cell.p50_ms = float(np.percentile(pooled, 50) * 1e3)
+        cell.p95_ms = float(np.percentile(pooled, 95) * 1e3)
         cell.p99_ms = float(np.percentile(pooled, 99) * 1e3)
     cell.cpu_ms_per_request = (sum(w[2] for w in chosen) / requests * 1e3) if requests and running else 0.0
     cell.errors = errors[0]
@@ -481,7 +483,7 @@ def measure(
 def _print(cell: Cell) -> None:
     print(
         f"{cell.server:12s} {cell.model:12s} {cell.protocol:5s} c={cell.concurrency:<3d} "
-        f"{cell.throughput:9.1f}/s p50 {cell.p50_ms:7.2f} ms p99 {cell.p99_ms:7.2f} ms "
+        f"{cell.throughput:9.1f}/s p50 {cell.p50_ms:7.2f} ms p95 {cell.p95_ms:7.2f} ms p99 {cell.p99_ms:7.2f} ms "
         f"cpu {cell.cpu_ms_per_request:6.2f} ms/req  windows {cell.windows}{'' if cell.stable else ' UNSTABLE'}"
         f"{f' errors {cell.errors}' if cell.errors else ''}",
         flush=True,

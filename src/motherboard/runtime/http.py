@@ -175,6 +175,9 @@ class _Connection(asyncio.Protocol):
             return  # wait for the rest of the body
         body = bytes(self._buffer[start : start + length])
         del self._buffer[: start + length]
+        if self._server.draining:  # a request that arrives after SIGTERM on a kept-alive connection
+            self._fail(503, "the server is shutting down; retry on another replica")
+            return
         keep_alive = headers.get("connection", "").lower() != "close" and version != "HTTP/1.0"
         path = target.split("?", 1)[0]
         self._busy = True
@@ -209,6 +212,7 @@ class HttpServer:
         self.max_body_bytes = max_body_bytes
         self.connections: set[_Connection] = set()
         self.tasks: set[asyncio.Task[None]] = set()
+        self.draining = False
         self._server: asyncio.Server | None = None
 
     async def start(self, host: str, port: int) -> int:
@@ -218,7 +222,11 @@ class HttpServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def shutdown(self, timeout: float) -> None:
-        """Stop listening, let requests already received finish (up to ``timeout``), close connections."""
+        """Stop listening, let requests already received finish (up to ``timeout``), close connections.
+
+        Requests that arrive meanwhile on open connections get 503 with ``Connection: close``.
+        """
+        self.draining = True
         if self._server is not None:
             self._server.close()
         if self.tasks:
