@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from motherboard.api.assignment import AssignedDevice, ContainerAssignment, DeviceAssignment
 from motherboard.quota.cli import explain_app, queue_app
 from tests.conftest import Cluster
-from tests.integration.test_operator import install_crds, make_job
+from tests.integration.test_operator import install_crds, make_job, wait_for
 
 app = typer.Typer()
 app.add_typer(queue_app, name="queue")  # as motherboard.cli mounts them
@@ -96,6 +96,10 @@ def bound_pod(
 @pytest.fixture(scope="module")
 def tenants(cluster: Cluster) -> Iterator[Tenants]:
     install_crds(cluster)
+    # Freshly established CRDs answer "storage is (re)initializing" for a moment: wait until they list.
+    wait_for(
+        "the CRDs to serve", lambda: cluster.kubectl("get", "queues,aijobs", check=False).returncode == 0
+    )
     suffix = uuid.uuid4().hex[:6]
     t = Tenants(cluster, f"quota-{suffix}", f"org-{suffix}", f"a-{suffix}", f"b-{suffix}")
     cluster.kubectl("create", "namespace", t.namespace)
@@ -132,11 +136,12 @@ def test_tree_shows_the_hierarchy_with_usage_from_bound_pods(tenants: Tenants) -
     org, a, b = rows[tenants.org], rows[tenants.a], rows[tenants.b]
     assert (org["depth"], a["depth"], b["depth"]) == (0, 1, 1) and a["parent"] == tenants.org
     gpu = {r["resource"]: r for r in a["resources"]}
-    # 2 whole GPUs + 2 x 0.25 shares = 2.5 against a nominal of 2: 0.5 borrowed (lent by b, which has room).
+    # 2 whole GPUs + 2 x 0.25 shares = 2.5 against a nominal of 2: 0.5 borrowed, from org's spare 2 (its 8
+    # less its children's 2 + 4), so b lends nothing (docs/quota.md: a parent's spare is lent by nobody).
     assert (gpu["nvidia.com/gpu"]["used"], gpu["nvidia.com/gpu"]["borrowed"]) == ("2.5", "0.5")
     assert gpu["nvidia.com/gpu"]["borrowing_limit"] == "4"
     assert gpu["cpu"]["used"] == "4"
-    assert b["resources"][0]["lent"] == "0.5"
+    assert b["resources"][0]["lent"] == "0"
     assert org["resources"][0]["used"] == "2.5"  # a parent uses what its subtree uses
     table = tenants.cli("queue", "tree")
     assert table.exit_code == 0 and tenants.a in table.output and "BORROWED" in table.output
