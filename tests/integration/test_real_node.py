@@ -324,6 +324,34 @@ def test_pods_start_with_exactly_the_devices_the_scheduler_assigned(
         scheduler.stop()
 
 
+def test_a_pod_whose_assignment_the_kubelet_cannot_honour_is_refused(
+    real: RealCluster, device_plugin: dict[str, str], ns: str
+) -> None:
+    """Bound (by hand, as a broken scheduler would) to the MIG-partitioned A100 as a whole GPU: the kubelet
+    can only offer the other GPU, and the plugin refuses that Allocate instead of handing out another device."""
+    inventory = json.loads(real.core.read_node(NODE).metadata.annotations["motherboard.io/device-inventory"])
+    partitioned = next(d["id"] for d in inventory["devices"] if d.get("partitions"))
+    assignment = {
+        "v": 1,
+        "node": NODE,
+        "containers": [{"name": "main", "resource": "nvidia.com/gpu", "devices": [{"id": partitioned}]}],
+    }
+    pod = python_pod(
+        "refused", "print('must not run')", limits={"nvidia.com/gpu": "1"}, nodeName=NODE,
+        annotations={"motherboard.io/device-assignment": json.dumps(assignment)},
+    )  # fmt: skip
+    real.core.create_namespaced_pod(ns, pod)
+
+    def failed() -> client.V1Pod | None:
+        got = real.core.read_namespaced_pod("refused", ns)
+        return got if got.status.phase == "Failed" else None
+
+    refused = wait_for("the kubelet to fail the pod's admission", failed, timeout=60)
+    assert refused.status.reason == "UnexpectedAdmissionError", refused.status
+    assert "contradicts the scheduler's device assignment" in refused.status.message
+    assert not refused.status.container_statuses or not refused.status.container_statuses[0].state.terminated
+
+
 def test_a_kubelet_restart_makes_the_plugin_register_again_and_allocatable_recover(
     real: RealCluster, device_plugin: dict[str, str]
 ) -> None:

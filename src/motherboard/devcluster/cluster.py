@@ -280,7 +280,9 @@ class DevCluster:
             realnode.check_host()  # one clear line before anything starts
         state = self.load_state()
         if state is not None and any(is_alive(p) for p in state.processes.values()):
-            mismatch = len(state.real_nodes) != count
+            # Asked for explicitly, the real-node count must match; otherwise whatever runs is reused (a test
+            # session reusing a developer's demo cluster must not take its real node away).
+            mismatch = real_nodes is not None and len(state.real_nodes) != count
             if reuse and self.is_healthy() and not mismatch:
                 progress(f"reusing the running dev cluster in {self.dir}")
                 result_nodes = self._apply_profile(profile, progress, timings, node_timeout_s)
