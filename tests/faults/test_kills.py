@@ -24,7 +24,7 @@ from motherboard.devcluster.invariants import violations
 from motherboard.scheduler.service.api import KILL_AFTER_BINDS_ENV
 from tests.conftest import Cluster
 from tests.faults.helpers import GROUP, VERSION, Operator, create, job_manifest, remove_webhook_configurations
-from tests.integration.test_operator import install_crds, wait_for, webhook_serving
+from tests.integration.test_operator import delete_queue, install_crds, wait_for, webhook_serving
 from tests.integration.test_scheduler import SchedulerProcess
 
 GANGS, SIZE = 6, 4
@@ -59,7 +59,7 @@ def queue(cluster: Cluster, namespace: str, operator: Operator) -> Iterator[str]
     try:
         yield namespace
     finally:
-        custom.delete_cluster_custom_object(GROUP, VERSION, "queues", namespace)
+        delete_queue(custom, namespace, namespace)  # its jobs first: the webhook refuses a queue jobs hold
 
 
 def listed(cluster: Cluster, namespace: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
