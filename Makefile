@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml 2>/dev/null | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: help install system-packages crds verify lint format typecheck imports unit integration e2e test cluster cluster-bench cluster-down demo bench clean
+.PHONY: help install system-packages traces crds verify lint format typecheck imports unit integration e2e test cluster cluster-bench cluster-down demo bench clean
 
 help: ## List every target with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ cluster-down: install ## Stop the local control plane
 
 demo: install ## The main job: local cluster, operator, scheduler, examples, live status
 	$(BIN)/motherboard demo
+
+traces: install ## Download the Alibaba GPU trace into ~/.cache/motherboard/traces (or set MOTHERBOARD_TRACES)
+	$(BIN)/python -m motherboard.scheduler.simulate.tracefiles
 
 bench: install ## Benchmarks (see docs/benchmarks.md); not part of test
 	$(BIN)/python bench/packing.py

@@ -21,8 +21,9 @@ from motherboard.scheduler.simulate.replay import run_replay
 from motherboard.scheduler.simulate.results import PUBLISHED, summarise, write_outputs
 from motherboard.scheduler.simulate.sweep import RayMissingError, Task, run_sweep
 from motherboard.scheduler.simulate.trace import TraceError
+from motherboard.scheduler.simulate.tracefiles import trace_dir
 
-TRACE_DIR = Path(__file__).resolve().parents[5] / "shared" / "traces" / "alibaba-gpu-2023"
+TRACE_DIR = trace_dir()
 DEFAULT_TRACE = TRACE_DIR / "openb_pod_list_default.csv"
 DEFAULT_NODES = TRACE_DIR / "openb_node_list_gpu_node.csv"
 

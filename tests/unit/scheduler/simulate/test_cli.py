@@ -5,18 +5,32 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from motherboard.scheduler.simulate.cli import DEFAULT_NODES, DEFAULT_TRACE, app
 from motherboard.scheduler.simulate.convert import node_spec, pod_request
 from motherboard.scheduler.simulate.packing import inflate, run_packing
 from motherboard.scheduler.simulate.trace import load_nodes, load_pods
+from motherboard.scheduler.simulate.tracefiles import TraceMissing, trace_file
 
 
-def test_the_shared_trace_is_where_the_simulator_looks_for_it() -> None:
-    # The trace ships in ../shared beside every checkout (and CI's clone); without it these tests must
-    # fail loudly rather than be skipped.
-    assert DEFAULT_TRACE.exists() and DEFAULT_NODES.exists(), f"missing {DEFAULT_TRACE}"
+def test_the_trace_is_where_the_simulator_looks_for_it() -> None:
+    # The trace is found through one setting (see tracefiles); without it these tests must fail with the
+    # one line that says how to get it, never be skipped.
+    assert trace_file(DEFAULT_TRACE.name) == DEFAULT_TRACE and trace_file(DEFAULT_NODES.name) == DEFAULT_NODES
+
+
+def test_a_missing_trace_says_what_is_missing_and_how_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOTHERBOARD_TRACES", str(tmp_path))
+    with pytest.raises(
+        TraceMissing, match=r"openb_pod_list_default.csv is missing: run `make traces`.*MOTHERBOARD_TRACES"
+    ):
+        trace_file("openb_pod_list_default.csv")
+    (tmp_path / "openb_pod_list_default.csv").write_text("name\n")
+    assert trace_file("openb_pod_list_default.csv") == tmp_path / "openb_pod_list_default.csv"
 
 
 def _small_cluster(tmp_path: Path) -> Path:
