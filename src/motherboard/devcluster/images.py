@@ -131,6 +131,11 @@ def _cached(name: str, key: str, build: Callable[[Path], None], progress: Progre
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     progress(f"  built image {name} in {time.monotonic() - started:.0f}s → {final}")
+    # Older builds of the same image (another source, other versions) are never used again: the project
+    # image alone would leave one layout per source change behind.
+    for old in images_dir().iterdir():
+        if old != final and re.fullmatch(rf"{re.escape(name)}-[0-9a-f]{{16}}", old.name):
+            shutil.rmtree(old, ignore_errors=True)
     return final
 
 
