@@ -190,7 +190,7 @@ def queue_statuses(
             admitted[queue_name] += phase in ADMITTED_PHASES
     # Used, borrowed and lent come from the shared quota model (the scheduler admits by the same one), so
     # one loan is lent by exactly one queue and a parent's usage is its subtree's.
-    model, _ = quota_hierarchy(queues.values())
+    model, left_out = quota_hierarchy(queues.values())
     for name in model.names():
         for key in model.resources:
             amount = _used(key.partition("@")[0], own_pods[name])
@@ -216,8 +216,19 @@ def queue_statuses(
                     lent=_fmt(lent),
                 )
             )
+        why = left_out.get(name)
+        active = Condition(
+            type="Active",
+            status=ConditionStatus.FALSE if why else ConditionStatus.TRUE,
+            reason="NotInTree" if why else "Admitting",
+            message=f"admits nothing: {why}" if why else "the queue and its parents exist",
+        )
         result[name] = QueueStatus(
-            usage=usage, summary=_summary(usage), pending_jobs=pending[name], admitted_jobs=admitted[name]
+            usage=usage,
+            summary=_summary(usage),
+            pending_jobs=pending[name],
+            admitted_jobs=admitted[name],
+            conditions=[active],
         )
     return result
 

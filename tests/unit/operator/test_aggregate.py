@@ -151,3 +151,18 @@ def test_queue_status_has_one_line_of_used_of_nominal_for_kubectl_get() -> None:
     statuses = queue_statuses(queues, [], usage(pod("big", "n", "a", count=6)))
     assert statuses["a"].summary == "nvidia.com/gpu 6/4 (2 borrowed), cpu 1/64"
     assert statuses["org"].summary == "nvidia.com/gpu 6/12, cpu 1/64"
+
+
+def test_a_queue_whose_parent_is_missing_says_it_admits_nothing() -> None:
+    queues = {
+        "org": queue("org", None, "8"),
+        "a": queue("a", "org", "4"),
+        "orphan": queue("orphan", "gone", "4"),
+    }
+    statuses = queue_statuses(queues, [], [])
+    assert [(c.type, c.status, c.reason) for c in statuses["a"].conditions] == [
+        ("Active", "True", "Admitting")
+    ]
+    (orphan,) = statuses["orphan"].conditions
+    assert (orphan.status, orphan.reason) == ("False", "NotInTree")
+    assert orphan.message == "admits nothing: its parent queue gone does not exist"
