@@ -216,16 +216,19 @@ with urllib.request.urlopen(request, context=ssl.create_default_context(cafile=s
     version = json.load(r)["gitVersion"]
 print(json.dumps({"host": host, "port": port, "version": version, "ip": os.environ["POD_IP"]}))
 """
-    pod = python_pod("api-caller", code)
-    pod["spec"]["containers"][0]["env"] = [
-        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
-    ]
-    real.core.create_namespaced_pod(ns, pod)
-    finished(real, ns, "api-caller")
-    seen = json.loads(real.core.read_namespaced_pod_log("api-caller", ns).strip().splitlines()[-1])
-    assert seen["host"] == "10.96.0.1" and seen["port"] == "443"  # the in-cluster Service, verified TLS
-    assert seen["version"] == "v1.35.4"
-    assert ipaddress.ip_address(seen["ip"]) in ipaddress.ip_network(realnode.POD_SUBNET)  # on the bridge
+    for name, host_network in (("api-caller", False), ("api-caller-host", True)):
+        pod = python_pod(name, code, hostNetwork=host_network)
+        pod["spec"]["containers"][0]["env"] = [
+            {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+        ]
+        real.core.create_namespaced_pod(ns, pod)
+    for name, host_network in (("api-caller", False), ("api-caller-host", True)):
+        finished(real, ns, name)
+        seen = json.loads(real.core.read_namespaced_pod_log(name, ns).strip().splitlines()[-1])
+        assert seen["host"] == "10.96.0.1" and seen["port"] == "443"  # the in-cluster Service, verified TLS
+        assert seen["version"] == "v1.35.4"
+        on_bridge = ipaddress.ip_address(seen["ip"]) in ipaddress.ip_network(realnode.POD_SUBNET)
+        assert on_bridge is not host_network, seen  # a bridge pod, and a host-network one (node IP)
 
 
 @pytest.fixture(scope="module")

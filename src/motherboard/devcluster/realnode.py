@@ -10,8 +10,8 @@ What it takes, and why (probed on the project's VMs, see ``docs/devcluster.md``)
   an InternalIP the API server cannot reach it for logs/exec. The API server prefers InternalIP and calls the
   kubelet with a client certificate (:mod:`motherboard.devcluster.cluster`);
 - pods reach the API server through the in-cluster ``kubernetes`` Service: nothing else implements its VIP
-  here (no kube-proxy), so a DNAT rule maps ``10.96.0.1:443`` from the bridge to the API server's loopback
-  port, which ``route_localnet`` on the bridge allows;
+  here (no kube-proxy), so DNAT rules map ``10.96.0.1:443``, from the bridge and from this host (host-network
+  pods), to the API server's loopback port, which ``route_localnet`` on the bridge allows;
 - everything host-wide (the device-plugin socket directory the kubelet hard-codes, the ``kubepods`` cgroups,
   the kubelet's iptables chains, ``/run/containerd``) allows one real-node cluster per machine: a lock in
   :data:`HOST_DIR` says whose it is, and a record written *before* each host change lets ``down`` undo all
@@ -516,14 +516,17 @@ def setup_host_network(record: HostRecord, apiserver_port: int) -> None:
     Path(f"/proc/sys/net/ipv4/conf/{BRIDGE}/route_localnet").write_text("1\n")
     from motherboard.devcluster.cluster import KUBERNETES_SERVICE_IP  # no import cycle at module load
 
-    rule = [
-        "-t", "nat", "-A", "PREROUTING", "-i", BRIDGE, "-d", f"{KUBERNETES_SERVICE_IP}/32", "-p", "tcp",
-        "--dport", str(KUBERNETES_SERVICE_PORT), "-m", "comment", "--comment", IPTABLES_COMMENT,
-        "-j", "DNAT", "--to-destination", f"127.0.0.1:{apiserver_port}",
-    ]  # fmt: skip
-    record.iptables_rules.append(rule)
-    record.save()
-    _sh(["iptables", *rule])
+    # From pods on the bridge (PREROUTING) and from this host, i.e. host-network pods (OUTPUT): without the
+    # second rule their packets for the VIP would follow the default route off the machine.
+    for chain, match in (("PREROUTING", ["-i", BRIDGE]), ("OUTPUT", [])):
+        rule = [
+            "-t", "nat", "-A", chain, *match, "-d", f"{KUBERNETES_SERVICE_IP}/32", "-p", "tcp",
+            "--dport", str(KUBERNETES_SERVICE_PORT), "-m", "comment", "--comment", IPTABLES_COMMENT,
+            "-j", "DNAT", "--to-destination", f"127.0.0.1:{apiserver_port}",
+        ]  # fmt: skip
+        record.iptables_rules.append(rule)
+        record.save()
+        _sh(["iptables", *rule])
 
 
 def record_created(record: HostRecord, *paths: Path) -> None:
