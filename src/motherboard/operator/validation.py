@@ -98,8 +98,9 @@ def check_aijob(job: AIJob, cluster: Cluster) -> list[str]:
     if queue_name is not None:
         queue = cluster.queues.get(queue_name)
         if queue is None:
-            known = ", ".join(sorted(cluster.queues)) or "none"
-            problems.append(f"spec.queue: queue {queue_name!r} does not exist (queues: {known})")
+            problems.append(
+                f"spec.queue: queue {queue_name!r} does not exist (queues: {_some(cluster.queues)})"
+            )
         elif not serves(queue, namespace, cluster.namespace_labels.get(namespace, {})):
             problems.append(
                 f"spec.queue: queue {queue_name!r} does not serve namespace {namespace!r}: "
@@ -131,6 +132,15 @@ def check_aijob(job: AIJob, cluster: Cluster) -> list[str]:
     return problems
 
 
+def _some(names: Iterable[str], shown: int = 20) -> str:
+    """Names for a message: sorted, at most ``shown`` of them (a cluster may have hundreds of queues)."""
+    ordered = sorted(names)
+    if not ordered:
+        return "none"
+    more = f" and {len(ordered) - shown} more" if len(ordered) > shown else ""
+    return ", ".join(ordered[:shown]) + more
+
+
 def _resolve_model(
     where: str, request: DeviceRequest, pool: DevicePoolSpec | None, nodes: Iterable[NodeDevices]
 ) -> tuple[str | None, str | None]:
@@ -154,7 +164,7 @@ def _resolve_model(
     kind = f"{vendor.value} " if vendor else ""
     return None, (
         f"{field_name}: no node has a {kind}device of model {model!r}; "
-        f"{kind}models in the cluster: {', '.join(known) or 'none'}"
+        f"{kind}models in the cluster: {_some(known)}"
     )
 
 
@@ -233,8 +243,9 @@ def check_queue(queue: Queue, cluster: Cluster) -> list[str]:
     others = {n: q for n, q in cluster.queues.items() if n != name}
     parent = queue.spec.parent
     if parent is not None and parent not in others:
-        known = ", ".join(sorted(others)) or "none"
-        problems.append(f"spec.parent: queue {parent!r} does not exist (queues: {known}); create it first")
+        problems.append(
+            f"spec.parent: queue {parent!r} does not exist (queues: {_some(others)}); create it first"
+        )
     cycle = find_parent_cycle({**{n: q.spec.parent for n, q in others.items()}, name: parent})
     if cycle and name in cycle:
         problems.append(f"spec.parent: makes a cycle {' -> '.join(cycle)}")

@@ -250,3 +250,13 @@ def test_a_whole_gpu_of_a_model_that_is_all_mig_says_why() -> None:
         "spec.tasks[0].devices: no node could ever provide 1 x nvidia A100-80GB: every such GPU is "
         "MIG-partitioned; ask for sharing mode MIG with a migProfile of 1g.10gb, 3g.40gb, or for another model"
     ]
+
+
+def test_a_missing_queue_lists_the_queues_there_are_but_not_hundreds() -> None:
+    many = {f"q{i:03d}": q(f"q{i:03d}", parent=None, namespaces=[]) for i in range(25)}
+    (problem,) = check_aijob(job(queue="nope"), cluster(queues=many))
+    assert problem == (
+        "spec.queue: queue 'nope' does not exist (queues: "
+        + ", ".join(f"q{i:03d}" for i in range(20))
+        + " and 5 more)"
+    )
