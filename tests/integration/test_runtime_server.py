@@ -593,3 +593,46 @@ def test_sigterm_drains_requests_in_flight_then_exits_zero(tmp_path: Path) -> No
     assert srv.proc.wait(timeout=30) == 0, srv.log.read_text()[-3000:]
     assert outcomes == ["ok"] * 4, outcomes
     assert "draining: 4 requests in flight" in srv.log.read_text()
+
+
+# --- a compiled TVM artifact ---------------------------------------------------------------------
+
+
+def test_a_tvm_artifact_from_model_compile_serves_under_concurrent_clients(tmp_path: Path) -> None:
+    """The manifest path end to end: `motherboard model compile -b tvm`, then serve it (a TVM VM is not
+    thread-safe: each instance has its own runner) and compare with onnxruntime."""
+    source = om.mlp(tmp_path / "mlp.onnx", seed=9)
+    compiled = subprocess.run(
+        [
+            sys.executable, "-m", "motherboard.cli", "model", "compile", str(source), "--target", "cpu-x86_64",
+            "--output", str(tmp_path / "repo" / "tvm_mlp" / "1"), "--backend", "tvm", "--name", "tvm_mlp",
+            "--store", str(tmp_path / "store"), "--no-measure",
+        ],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert compiled.returncode == 0, compiled.stderr[-2000:]
+    srv = start_server(tmp_path / "repo", tmp_path / "server.log")
+    try:
+        assert srv.http_client().get_model_metadata("tvm_mlp")["platform"] == "tvm"
+        x = np.random.default_rng(2).standard_normal((3, 16)).astype(np.float32)
+        want = om.reference(source, {"x": x})[0]
+        failures: list[str] = []
+
+        def client(protocol: str) -> None:
+            for _ in range(40):
+                try:
+                    got = infer(srv, protocol, "tvm_mlp", {"x": x}, ["y"])["y"]
+                    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+                except Exception as exc:
+                    failures.append(str(exc))
+
+        threads = [threading.Thread(target=client, args=(p,)) for p in ("http-binary", "grpc") * 3]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert failures == []
+        stats = srv.http_client().get_inference_statistics("tvm_mlp")["model_stats"][0]
+        assert stats["inference_stats"]["success"]["count"] == 240
+    finally:
+        assert srv.stop() == 0
