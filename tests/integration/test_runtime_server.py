@@ -81,6 +81,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
         return self.proc.returncode
 
 
@@ -591,6 +593,7 @@ def test_sigterm_drains_requests_in_flight_then_exits_zero(tmp_path: Path) -> No
     for t in threads:
         t.join(timeout=30)
     assert srv.proc.wait(timeout=30) == 0, srv.log.read_text()[-3000:]
+    srv.stop()  # closes the pipe
     assert outcomes == ["ok"] * 4, outcomes
     assert "draining: 4 requests in flight" in srv.log.read_text()
 
