@@ -79,6 +79,7 @@ class RealCluster:
     dev: DevCluster
     api: client.ApiClient
     kubectl_bin: Path
+    helm_bin: Path
     seconds: dict[str, float]
 
     @property
@@ -119,7 +120,7 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealCluster]:
             images.import_image(images.project_image(_log), realnode.ctr(), _log)
             api = api_client(dev.kubeconfig)
             try:
-                yield RealCluster(dev, api, bins.kubectl, result.seconds)
+                yield RealCluster(dev, api, bins.kubectl, bins.helm, result.seconds)
             finally:
                 api.close()
         finally:
@@ -353,6 +354,59 @@ def test_a_pod_whose_assignment_the_kubelet_cannot_honour_is_refused(
     assert refused.status.reason == "UnexpectedAdmissionError", refused.status
     assert "contradicts the scheduler's device assignment" in refused.status.message
     assert not refused.status.container_statuses or not refused.status.container_statuses[0].state.terminated
+
+
+CHART_VALUES = """
+operator:
+  replicas: 1
+  # kopf writes the webhook's URL as https://<service>.<namespace>.svc: nothing here resolves such names.
+  webhook: {enabled: false}
+  nodeSelector: {motherboard.io/real-node: "true"}
+  tolerations: [{operator: Exists}]
+scheduler:
+  replicas: 1
+  nodeSelector: {motherboard.io/real-node: "true"}
+  tolerations: [{operator: Exists}]
+"""
+
+
+def test_the_charts_operator_and_scheduler_run_as_pods_on_the_real_node(
+    real: RealCluster, device_plugin: dict[str, str], ns: str, tmp_path: Path
+) -> None:
+    """`helm install` of charts/motherboard with the project image: both become Ready in real containers
+    (non-root, read-only root filesystem, probes), and the in-pod scheduler binds a pod that then runs."""
+    values = tmp_path / "values.yaml"
+    values.write_text(CHART_VALUES)
+    release, namespace = "mb", f"mb-chart-{uuid.uuid4().hex[:6]}"
+    helm = [str(real.helm_bin), f"--kubeconfig={real.dev.kubeconfig}"]
+    real.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    installed = subprocess.run(
+        [*helm, "install", release, str(REPO / "charts" / "motherboard"), "--namespace", namespace,
+         "--create-namespace", "--values", str(values), "--wait", "--timeout", "240s"],
+        capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    try:
+        assert installed.returncode == 0, installed.stderr + installed.stdout
+        pods = real.core.list_namespaced_pod(namespace).items
+        assert sorted(p.metadata.labels["app.kubernetes.io/component"] for p in pods) == [
+            "operator",
+            "scheduler",
+        ]
+        for pod in pods:
+            assert pod.spec.node_name == NODE and pod.status.phase == "Running", pod.status
+            assert all(c.ready for c in pod.status.container_statuses), pod.status.container_statuses
+        real.core.create_namespaced_pod(
+            ns, python_pod("by-the-charts-scheduler", "print('placed by a scheduler pod')",
+                           schedulerName="motherboard-scheduler"),
+        )  # fmt: skip
+        pod = finished(real, ns, "by-the-charts-scheduler", timeout=120)
+        assert pod.spec.node_name == NODE
+        assert real.core.read_namespaced_pod_log(pod.metadata.name, ns).strip() == "placed by a scheduler pod"
+    finally:
+        subprocess.run(
+            [*helm, "uninstall", release, "--namespace", namespace, "--wait"], check=False, timeout=120
+        )
+        real.core.delete_namespace(namespace)
 
 
 def test_a_kubelet_restart_makes_the_plugin_register_again_and_allocatable_recover(

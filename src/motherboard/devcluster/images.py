@@ -9,7 +9,7 @@ the image is made from (so a change rebuilds it and nothing else does):
 - **python** (``docker.io/motherboard/python:3.11-bookworm``): a Debian bookworm ``minbase`` with python3,
   made by ``mmdebstrap`` from Debian's mirror (about 80 s once).
 - **project** (``docker.io/motherboard/device-plugin-simulated:<version>``, also tagged
-  ``docker.io/motherboard/motherboard:<version>``): python + a layer with the package's dependencies, copied
+  ``docker.io/motherboard/{motherboard,operator,scheduler}:<version>``, the chart's names): python + a layer with the package's dependencies, copied
   from this virtualenv's installed distributions (keyed by their names and versions; no download) + a small
   layer with ``src/motherboard`` and the simulated device plugin's config files (keyed by their content).
   It is what ``device-plugins/simulated/Dockerfile`` describes for real registries.
@@ -48,7 +48,12 @@ PAUSE_REF = "registry.k8s.io/pause:3.10"
 PYTHON_TAG = "3.11-bookworm"
 PYTHON_REF = f"docker.io/motherboard/python:{PYTHON_TAG}"
 PROJECT_REPO = "docker.io/motherboard/device-plugin-simulated"
-PROJECT_ALIAS_REPO = "docker.io/motherboard/motherboard"
+PROJECT_ALIAS_REPOS = (
+    "docker.io/motherboard/motherboard",
+    # The chart's operator and scheduler images (it sets their commands), so `helm install` runs them here.
+    "docker.io/motherboard/operator",
+    "docker.io/motherboard/scheduler",
+)
 DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRRORS = (
     "deb http://deb.debian.org/debian bookworm main",
@@ -58,6 +63,12 @@ DEBIAN_PACKAGES = ("python3",)
 SITE_PACKAGES = "usr/local/lib/python3.11/dist-packages"
 """Debian's python3 puts this on ``sys.path`` (pip's ``--target`` for a system install)."""
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+NONROOT_HOOKS = (
+    # The chart runs the operator and scheduler as 65532 (distroless' `nonroot`); kopf asks getpass.getuser()
+    # for its identity, which fails for a uid without a passwd entry.
+    "--customize-hook=echo 'nonroot:x:65532:65532:nonroot:/nonexistent:/usr/sbin/nologin' >> \"$1/etc/passwd\"",
+    "--customize-hook=echo 'nonroot:x:65532:' >> \"$1/etc/group\"",
+)
 
 
 class ImageError(RuntimeError):
@@ -196,7 +207,7 @@ def _root_owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
 
 # --- python (Debian) ---------------------------------------------------------------------------------------
 def python_image(progress: Progress = _quiet) -> Image:
-    key = _digest([RECIPE, DEBIAN_SUITE, *DEBIAN_MIRRORS, *DEBIAN_PACKAGES])
+    key = _digest([RECIPE, DEBIAN_SUITE, *DEBIAN_MIRRORS, *DEBIAN_PACKAGES, *NONROOT_HOOKS])
 
     def build(staging: Path) -> None:
         rootfs = staging / "rootfs.tar"
@@ -210,6 +221,7 @@ def python_image(progress: Progress = _quiet) -> Image:
                 # Documentation and apt lists are dead weight in an image nobody runs apt in.
                 "--dpkgopt=path-exclude=/usr/share/{doc,man,info,locale}/*",
                 "--customize-hook=rm -rf $1/var/lib/apt/lists/* $1/var/cache/apt/*",
+                *NONROOT_HOOKS,
                 DEBIAN_SUITE,
                 str(rootfs),
                 *DEBIAN_MIRRORS,
@@ -275,6 +287,11 @@ def _project_sources() -> list[tuple[Path, str]]:
     plugin = root / "device-plugins" / "simulated"
     out.append((plugin / "config.yaml", "etc/motherboard/device-plugin.yaml"))
     out.append((plugin / "devices.yaml", "etc/motherboard/simulated/devices.yaml"))
+    # The scheduler's placement profiles, where scheduler/Dockerfile and the chart expect them.
+    out += [
+        (p, f"etc/motherboard/profiles/{p.name}")
+        for p in sorted((root / "scheduler" / "profiles").glob("*.yaml"))
+    ]
     return out
 
 
@@ -330,7 +347,8 @@ def project_image(progress: Progress = _quiet) -> Image:
         _run(["umoci", "gc", "--layout", str(layout)], "umoci gc")
 
     built = _cached("project", src_key, build_project, progress)
-    return Image(built, __version__, (f"{PROJECT_REPO}:{__version__}", f"{PROJECT_ALIAS_REPO}:{__version__}"))
+    aliases = tuple(f"{repo}:{__version__}" for repo in PROJECT_ALIAS_REPOS)
+    return Image(built, __version__, (f"{PROJECT_REPO}:{__version__}", *aliases))
 
 
 def _add_text(tar: tarfile.TarFile, name: str, text: str, mode: int = 0o644) -> None:
