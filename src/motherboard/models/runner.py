@@ -54,10 +54,14 @@ def default_target() -> Target:
     return get_target(f"cpu-{host_arch()}")
 
 
-def load_runner(version_dir: Path, target: str | None = None, *, threads: int = 0) -> Runner:
+def load_runner(
+    version_dir: Path, target: str | None = None, *, threads: int = 0, spin: bool = True
+) -> Runner:
     """Load the artifact in ``version_dir`` for ``target`` (default: this machine's CPU target).
 
-    ``threads`` caps the backend's intra-op threads (0: the backend's default). Raises ``ModelError`` for a
+    ``threads`` caps the backend's intra-op threads (0: the backend's default); ``spin=False`` stops ONNX
+    Runtime's idle threads from spinning (a server running several instances on few cores wants that: the
+    spinning doubled its CPU per request). Raises ``ModelError`` for a
     missing folder or manifest, a digest mismatch, or an artifact built for another target.
     """
     if not version_dir.is_dir():
@@ -69,7 +73,7 @@ def load_runner(version_dir: Path, target: str | None = None, *, threads: int = 
             raise ModelError(f"{version_dir}: neither {MANIFEST_FILE} nor {PLAIN_ONNX}")
         from motherboard.models.backends.ort_runner import OrtRunner
 
-        return OrtRunner(plain, want, manifest=None, threads=threads)
+        return OrtRunner(plain, want, manifest=None, threads=threads, spin=spin)
     manifest = Manifest.read(version_dir)
     if get_target(manifest.target).name != want.name:
         raise ModelError(
@@ -88,7 +92,7 @@ def load_runner(version_dir: Path, target: str | None = None, *, threads: int = 
     if manifest.backend == "onnxruntime":
         from motherboard.models.backends.ort_runner import OrtRunner
 
-        return OrtRunner(artifact, want, manifest=manifest, threads=threads)
+        return OrtRunner(artifact, want, manifest=manifest, threads=threads, spin=spin)
     if manifest.backend == "tvm":
         from motherboard.models.backends.tvm_runner import TvmRunner
 

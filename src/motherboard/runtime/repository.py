@@ -224,7 +224,7 @@ class Repository:
             runners: list[Any] = []
             try:
                 for _ in range(instances):
-                    runners.append(load_runner(folder, self.target, threads=threads))
+                    runners.append(load_runner(folder, self.target, threads=threads, spin=False))
             except BaseException:
                 for runner in runners:
                     runner.close()

@@ -215,3 +215,30 @@ def test_a_tvm_artifact_takes_read_only_and_unaligned_inputs(
     assert not read_only.flags.writeable
     np.testing.assert_allclose(runner.run({"x": read_only})["y"], expected, rtol=1e-6)
     np.testing.assert_allclose(runner.run({"x": unaligned})["y"], expected, rtol=1e-6)
+
+
+def test_a_tensor_type_the_protocol_lacks_is_refused_by_name(tmp_path: Path) -> None:
+    """A bfloat16 input was silently described as FP32 (clients then sent four bytes per element)."""
+    import onnx
+    from onnx import helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "bf16",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.BFLOAT16, [2])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.BFLOAT16, [2])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    folder = tmp_path / "1"
+    folder.mkdir()
+    onnx.save(model, str(folder / "model.onnx"))
+    with pytest.raises(ModelError, match=r"x: ONNX Runtime type tensor\(bfloat16\) has no Open Inference"):
+        load_runner(folder)
+
+
+def test_a_server_can_stop_onnxruntime_threads_spinning() -> None:
+    from motherboard.models.backends.ort_runner import session_options
+
+    assert session_options(2, spin=False).get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert session_options(2).intra_op_num_threads == 2

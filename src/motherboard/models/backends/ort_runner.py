@@ -32,15 +32,22 @@ _ORT_TYPES = {
 
 
 def _spec(arg: Any) -> TensorSpec:
+    if arg.type not in _ORT_TYPES:
+        raise ModelError(
+            f"{arg.name}: ONNX Runtime type {arg.type} has no Open Inference Protocol datatype here "
+            f"(supported: {', '.join(sorted(_ORT_TYPES))})"
+        )
     shape = tuple(d if isinstance(d, int) and d >= 0 else -1 for d in arg.shape)
     names = tuple(d if isinstance(d, str) else "" for d in arg.shape)
-    return TensorSpec(arg.name, _ORT_TYPES.get(arg.type, "FP32"), shape, names if any(names) else ())
+    return TensorSpec(arg.name, _ORT_TYPES[arg.type], shape, names if any(names) else ())
 
 
-def session_options(threads: int) -> Any:
+def session_options(threads: int, spin: bool = True) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -54,7 +61,9 @@ class OrtRunner:
     backend = "onnxruntime"
     thread_safe = True
 
-    def __init__(self, path: Path, target: Target, manifest: Manifest | None, threads: int = 0) -> None:
+    def __init__(
+        self, path: Path, target: Target, manifest: Manifest | None, threads: int = 0, spin: bool = True
+    ) -> None:
         import onnxruntime as ort
 
         available = set(ort.get_available_providers())
@@ -65,7 +74,9 @@ class OrtRunner:
                 f"for target {target.name} (it has {', '.join(sorted(available))})"
             )
         try:
-            self._session = ort.InferenceSession(str(path), session_options(threads), providers=providers)
+            self._session = ort.InferenceSession(
+                str(path), session_options(threads, spin), providers=providers
+            )
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... classes
             raise ModelError(f"{path}: ONNX Runtime cannot load it: {exc}") from None
         self.target = target.name
