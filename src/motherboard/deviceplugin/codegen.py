@@ -10,45 +10,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from motherboard import protogen
+
 PROTO_DIR = Path(__file__).parent / "proto"
 PROTO_FILE = PROTO_DIR / "api.proto"
 GENERATED = ("api_pb2.py", "api_pb2_grpc.py", "api_pb2.pyi")
-# The include root is ``src/`` so that the generated ``api_pb2_grpc.py`` imports ``api_pb2`` by its full
-# package path (protoc derives the import from the path below the include root).
-_SRC_ROOT = PROTO_DIR.parents[2]
-_STUB_HEADER = "# mypy: ignore-errors\n"
 
 
-def generate(out_root: Path = _SRC_ROOT) -> list[Path]:
+def generate(out_root: Path = protogen.SRC_ROOT) -> list[Path]:
     """Write the stubs below ``out_root`` (mirroring the package path) and return their paths."""
-    try:
-        from grpc_tools import protoc
-    except ImportError as exc:  # pragma: no cover - grpcio-tools is a dev dependency
-        raise SystemExit("grpcio-tools is not installed: pip install 'motherboard[dev]'") from exc
-    out_root.mkdir(parents=True, exist_ok=True)
-    relative = PROTO_FILE.relative_to(_SRC_ROOT)
-    args = [
-        "grpc_tools.protoc",
-        f"-I{_SRC_ROOT}",
-        f"--python_out={out_root}",
-        f"--pyi_out={out_root}",
-        f"--grpc_python_out={out_root}",
-        str(PROTO_FILE),
-    ]
-    if protoc.main(args) != 0:
-        raise RuntimeError(f"protoc failed on {PROTO_FILE}")
-    out_dir = out_root / relative.parent
-    _mark_stub_unchecked(out_dir / "api_pb2.pyi")
-    return [out_dir / name for name in GENERATED]
-
-
-def _mark_stub_unchecked(stub: Path) -> None:
-    """Prefix the generated ``.pyi`` with ``# mypy: ignore-errors``.
-
-    mypy discovers the ``.pyi`` (the project's exclude pattern names ``*_pb2*.py`` only) and protobuf ships
-    no type information, so every message class would be an error. Our code still gets the field types.
-    """
-    stub.write_text(_STUB_HEADER + stub.read_text())
+    return list(protogen.generate(PROTO_FILE, out_root))
 
 
 if __name__ == "__main__":  # pragma: no cover - developer entry point
