@@ -5,6 +5,8 @@ Starting a kubelet needs root and changes the host; that is ``tests/integration/
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from motherboard.devcluster import images, realnode
 from motherboard.devcluster.build import binaries
 from motherboard.devcluster.cli import app
 from motherboard.devcluster.cluster import ClusterError, DevCluster
+from motherboard.devcluster.procs import ProcessRecord, start_ticks
 from motherboard.devcluster.profile import ClusterProfile
 
 PROFILES = Path(__file__).resolve().parents[3] / "profiles"
@@ -139,3 +142,33 @@ def test_host_record_round_trips(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert realnode.HostRecord.load() == record
     (tmp_path / "real-node.json").write_text("{half")
     assert realnode.HostRecord.load() is None  # half-written by a crash: treated as no record
+
+
+def test_one_real_node_per_machine_a_live_owner_keeps_it_a_dead_one_is_cleaned_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(realnode, "HOST_DIR", tmp_path / "run")
+    undone: list[str] = []
+    monkeypatch.setattr(
+        realnode, "undo_host_changes", lambda record, progress: undone.append(record.cluster_dir)
+    )
+    owner, me = tmp_path / "owner", tmp_path / "me"
+    owner.mkdir()
+    alive = ProcessRecord("kubelet", os.getpid(), start_ticks(os.getpid()), ("kubelet",), "log")
+    (owner / "state.json").write_text(json.dumps({"ports": {}, "processes": {"kubelet": alive.to_json()}}))
+    realnode.HostRecord(cluster_dir=str(owner)).save()
+
+    assert realnode.owner_elsewhere(me) == str(owner)
+    with pytest.raises(
+        realnode.RealNodeError, match=f"already runs on this machine, for the dev cluster in {owner}"
+    ):
+        realnode.claim_host(me, progress=print)
+    assert undone == [] and realnode.HostRecord.load() == realnode.HostRecord(cluster_dir=str(owner))
+
+    (owner / "state.json").write_text(json.dumps({"ports": {}, "processes": {}}))  # the owner died
+    assert realnode.owner_elsewhere(me) is None
+    realnode.claim_host(me, progress=print)
+    assert undone == [str(owner)]  # its host changes undone before this cluster makes its own
+    assert realnode.HostRecord.load() == realnode.HostRecord(cluster_dir=str(me))
+    assert realnode.release_host(owner, progress=print) is False  # not the owner any more
+    assert realnode.release_host(me, progress=print) is True and realnode.HostRecord.load() is None
