@@ -326,7 +326,10 @@ class DevCluster:
                 timings["real-node"] = time.monotonic() - t2
         except BaseException:
             progress("start failed: stopping what was started (logs kept in " + str(self.log_dir) + ")")
-            self.down(progress=_quiet)
+            try:
+                self.down(progress=_quiet)
+            except realnode.RealNodeError as exc:  # the start's own error is the one to report
+                progress(str(exc))
             raise
         timings["total"] = time.monotonic() - t0
         return UpResult(False, nodes, timings, self._rss(state), tuple(state.real_nodes))
@@ -727,8 +730,12 @@ class DevCluster:
         if realnode.stop_process(containerd):
             progress(f"stopped containerd (pid {containerd.pid if containerd else '?'})")
             stopped.append("containerd")
+        undo_error: realnode.RealNodeError | None = None
         if state.real_nodes or kubelet or containerd:
-            realnode.release_host(self.dir, progress)
+            try:
+                realnode.release_host(self.dir, progress)
+            except realnode.RealNodeError as exc:  # the control plane still goes; the error is reported after
+                undo_error = exc
         self._save(state)
         for name in reversed(ORDER):
             rec = state.processes.get(name)
@@ -737,4 +744,6 @@ class DevCluster:
                 stopped.append(name)
         state.processes = {}
         self._save(state)
+        if undo_error is not None:
+            raise undo_error
         return stopped

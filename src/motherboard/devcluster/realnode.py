@@ -199,7 +199,7 @@ def release_host(cluster_dir: Path, progress: Progress) -> bool:
         record = HostRecord.load()
         if record is None or record.cluster_dir != str(cluster_dir):
             return False
-        undo_host_changes(record, progress)
+        undo_host_changes(record, progress)  # raises, keeping the record, if anything is left
         record.path().unlink(missing_ok=True)
         return True
 
@@ -285,8 +285,36 @@ def _shim_pids(address: str) -> set[int]:
     return pids
 
 
+def host_leftovers(record: HostRecord) -> list[str]:
+    """What of the recorded host changes is still there (empty: all undone)."""
+    left: list[str] = []
+    roots = [Path(record.cluster_dir), KUBELET_HOST_DIR, CONTAINERD_RUN_DIR, HOST_DIR, containerd_root()]
+    mounts = _mounts_under(roots)
+    if mounts:
+        left.append(f"{len(mounts)} mounts (e.g. {mounts[0]})")
+    if (
+        record.node_ip
+        and f" {record.node_ip}/" in _sh(["ip", "-4", "addr", "show", "dev", "lo"], check=False).stdout
+    ):
+        left.append(f"the address {record.node_ip} on lo")
+    if record.bridge and _sh(["ip", "link", "show", record.bridge], check=False).returncode == 0:
+        left.append(f"the bridge {record.bridge}")
+    rules = [
+        r for r in record.iptables_rules if _sh(["iptables", *_as_check(r)], check=False).returncode == 0
+    ]
+    if rules:
+        left.append(f"{len(rules)} iptables rules ({IPTABLES_COMMENT})")
+    if _kubepods_cgroups():
+        left.append("the kubepods cgroups")
+    return left
+
+
 def undo_host_changes(record: HostRecord, progress: Progress) -> None:
-    """Remove everything a real node leaves on the host. Idempotent; each step tolerates a missing piece."""
+    """Remove everything a real node leaves on the host. Idempotent; each step tolerates a missing piece.
+
+    Raises :class:`RealNodeError` naming what is left when a step could not be undone (not root, a busy
+    mount), so the record is kept and the next ``down`` tries again.
+    """
     # 1. Containers: their processes (in the kubepods cgroups) and the shims holding them.
     cgroups = _kubepods_cgroups()
     for _ in range(3):
@@ -319,11 +347,21 @@ def undo_host_changes(record: HostRecord, progress: Progress) -> None:
     for path in record.created_paths:
         if Path(path).exists() and not _mounts_under([Path(path)]):
             shutil.rmtree(path, ignore_errors=True)
+    left = host_leftovers(record)
+    if left:
+        raise RealNodeError(
+            "could not undo every host change of the real node: " + "; ".join(left) + " are left "
+            "(run `motherboard dev-cluster down` again as root)"
+        )
     progress("  real node: host changes undone (mounts, bridge, iptables, lo address, cgroups)")
 
 
 def _as_delete(rule: list[str]) -> list[str]:
     return ["-D" if arg == "-A" else arg for arg in rule]
+
+
+def _as_check(rule: list[str]) -> list[str]:
+    return ["-C" if arg == "-A" else arg for arg in rule]
 
 
 def _remove_kubelet_chains(preexisting: dict[str, list[str]]) -> None:
