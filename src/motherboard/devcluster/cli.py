@@ -121,6 +121,36 @@ def status(state_dir: StateOption = None) -> None:
 
 
 @app.command()
+def images(state_dir: StateOption = None) -> None:
+    """Build the real node's images (pause, python, the project's) and import them into its containerd.
+
+    Built once into the cache (keyed by their inputs); imported only where a real node runs and lacks them.
+    The project image is what the device-plugin DaemonSets and the chart's operator and scheduler run.
+    """
+    from motherboard.devcluster import images as imagesmod
+    from motherboard.devcluster import realnode
+
+    cluster = DevCluster(state_dir)
+    try:
+        built = [imagesmod.pause_image(console.print), imagesmod.python_image(console.print)]
+        built.append(imagesmod.project_image(console.print))
+        state = cluster.load_state()
+        running = (
+            state is not None and state.real_nodes and realnode.socket_answers(realnode.containerd_address())
+        )
+        for image in built:
+            if running:
+                imagesmod.import_image(image, realnode.ctr(), console.print)
+            console.print(f"{', '.join(image.refs)}  {image.manifest_digest()[:19]}  {image.layout}")
+    except (ImageError, ClusterError) as exc:
+        raise _fail(str(exc)) from None
+    if not running:
+        console.print(
+            "no real node runs in this cluster: built only; run this again after `up --real-nodes 1`"
+        )
+
+
+@app.command()
 def kubeconfig(
     export: Annotated[bool, typer.Option("--export", help="Print `export KUBECONFIG=...` for eval.")] = False,
     state_dir: StateOption = None,
