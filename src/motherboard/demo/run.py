@@ -257,6 +257,13 @@ class Demo:
                 f"  metrics (while running): operator http://127.0.0.1:{ports['operator']['metrics']}/metrics, "
                 f"scheduler http://127.0.0.1:{ports['scheduler']['metrics']}/metrics"
             )
+        state = self.dev.load_state()
+        if state is not None and state.real_nodes:
+            node = state.real_nodes[0]
+            console.print(
+                f"  kubectl logs hello-real-node; kubectl describe node {node}   # the real node "
+                "(`motherboard dev-cluster images` + device-plugins/ for its device plugin)"
+            )
         console.print(f"  logs: {self.dev.dir / 'logs'}")
         console.print(
             "  the cluster keeps running: `make demo` again starts in seconds; "
