@@ -181,6 +181,8 @@ def compile_(
         chosen_target = get_target(target)
         if trials < 0:
             raise ModelError("--trials: a budget is 0 or more")
+        if max_batch_size is not None and max_batch_size < 0:
+            raise ModelError(f"--max-batch-size {max_batch_size}: a limit is 0 (no batching) or more")
         model = _import(file, inputs, max_size, sha256)
         root = store_dir or default_store_root()
         store = FilesystemStore(root / "store")
@@ -198,10 +200,7 @@ def compile_(
         )
         assert result.choice is not None
         chosen = result.choice.manifest
-        key = next(a.stored.key for a in result.artifacts if a.manifest.backend == chosen.backend)
-        manifest = store.export(key, output, name or file.stem, version)
-        from dataclasses import replace
-
+        served = next(a for a in result.artifacts if a.manifest.backend == chosen.backend)
         alternatives = [
             {
                 "backend": a.manifest.backend,
@@ -210,13 +209,13 @@ def compile_(
             }
             for a in result.artifacts
         ]
-        chosen_latency = next(a.latency for a in result.artifacts if a.manifest.backend == chosen.backend)
-        replace(
-            manifest,
-            reason=result.choice.reason,
-            latency=chosen_latency,
-            extra={**manifest.extra, "alternatives": alternatives, "refused": result.refused},
-        ).write(output)
+        changes = {
+            "max_batch_size": result.max_batch_size,
+            "reason": result.choice.reason,
+            "latency": served.latency,
+            "extra": {**served.manifest.extra, "alternatives": alternatives, "refused": result.refused},
+        }
+        store.export(served.stored.key, output, name or file.stem, version, changes)
     for a in result.artifacts:
         state = "cached" if a.cached else f"compiled in {a.manifest.compile_seconds:.2f} s"
         lat = ", ".join(f"b{x.batch} p50 {x.p50_us:.0f} µs" for x in a.latency) or "not measured here"

@@ -26,7 +26,7 @@ from motherboard.models.manifest import Latency, Manifest
 from motherboard.models.policy import Choice, choose
 from motherboard.models.store import ArtifactKey, ArtifactStore, StoredArtifact
 from motherboard.models.targets import Target
-from motherboard.models.tuning import database_dir, records_count, records_digest
+from motherboard.models.tuning import budget_spent, database_dir, records_digest
 
 BACKEND_NAMES = ("tvm", "onnxruntime")
 
@@ -74,6 +74,9 @@ class TargetResult:
     refused: dict[str, list[str]]
     """Backend → why it could not build the model for this target."""
     choice: Choice | None
+    max_batch_size: int = 0
+    """The largest batch the served artifact may be given: a property of this use, not of the artifact
+    (the store's copy keeps whatever its first compile said; version folders get this value)."""
 
 
 def _tuning(
@@ -82,7 +85,7 @@ def _tuning(
     if name != "tvm" or tuning_root is None or target.tvm is None:
         return None
     database = database_dir(tuning_root, model.digest, target.name)
-    done = records_count(database)
+    done = budget_spent(database)
     if budget <= 0 and done == 0:
         return None
     return TuningOptions(trials=max(0, budget - done), database=database)
@@ -110,6 +113,7 @@ def compile_with(
         backend=impl.name,
         backend_version=impl.version(),
         tuning_digest=records_digest(tuning.database) if tuning and tuning.trials == 0 else None,
+        recipe=impl.recipe(target),
     )
     # With tuning still to run, the key (its records' digest) is only known afterwards: compile first.
     known_key = tuning is None or tuning.trials == 0
@@ -134,6 +138,8 @@ def compile_with(
             runner = load_runner(folder, target.name)
             try:
                 latency = measure(runner)
+            except Exception as exc:  # a backend's runtime error: this artifact cannot serve here
+                raise ModelError(f"{impl.name} artifact failed when run on {target.name}: {exc}") from None
             finally:
                 runner.close()
             store.record_latency(key, latency)
@@ -194,6 +200,12 @@ def compile_for_target(
 ) -> TargetResult:
     """Build (or find) every allowed backend's artifact for ``target`` and choose one to serve."""
     batch = default_max_batch_size(model) if max_batch_size is None else max_batch_size
+    if batch > 0 and default_max_batch_size(model) == 0:
+        fixed = ", ".join(f"{s.name}{list(s.shape)}" for s in model.inputs)
+        raise ModelError(
+            f"maxBatchSize {batch}: the model has no batch dimension to batch on ({fixed} fix the first "
+            "dimension); use 0, or import it with the first dimension -1"
+        )
     refused: dict[str, list[str]] = {}
     results: list[ArtifactResult] = []
     for backend_name in backends:
@@ -223,4 +235,6 @@ def compile_for_target(
         detail = "; ".join(f"{b}: {', '.join(r)}" for b, r in refused.items())
         raise ModelError(f"no backend can build this model for target {target.name}: {detail}")
     choice = choose(target, [(r.manifest, r.latency) for r in results])
-    return TargetResult(target=target, artifacts=tuple(results), refused=refused, choice=choice)
+    return TargetResult(
+        target=target, artifacts=tuple(results), refused=refused, choice=choice, max_batch_size=batch
+    )

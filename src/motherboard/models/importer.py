@@ -107,6 +107,37 @@ def _apply_override(value: Any, override: TensorSpec, current: TensorSpec, field
             dims[axis].dim_param = "batch" if axis == 0 else f"{override.name}_dim{axis}"
 
 
+def _override(
+    values: Any,
+    overrides: Sequence[TensorSpec],
+    field: str,
+    skip: set[str],
+    free: frozenset[str] = frozenset(),
+) -> None:
+    """Apply overrides to graph inputs or outputs; ``free`` are the inputs' symbolic dimensions still dynamic."""
+    current = {spec.name: spec for spec in _specs(values, skip)}
+    by_name = {v.name: v for v in values}
+    for override in overrides:
+        if override.name not in current:
+            raise ModelError(
+                f"{field}[{override.name}]: the model has no such {field[:-1]}; it has {', '.join(current) or 'none'}"
+            )
+        spec = current[override.name]
+        for axis, (want, name) in enumerate(zip(override.shape, spec.dim_names or (), strict=False)):
+            if want >= 0 and name in free:
+                raise ModelError(
+                    f"{field}[{override.name}].shape[{axis}]: follows the input dimension {name!r}, which stays "
+                    f"dynamic; fix it on the input instead (or use -1)"
+                )
+        _apply_override(by_name[override.name], override, spec, field)
+
+
+def _interface(specs: tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]) -> list[list[dict[str, Any]]]:
+    return [
+        [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in group] for group in specs
+    ]
+
+
 def import_onnx(
     path: Path,
     *,
@@ -140,36 +171,34 @@ def import_onnx(
         first = str(exc).strip().splitlines()[0]
         raise ModelError(f"source {path}: the ONNX checker refuses it: {first}") from None
     initializers = {i.name for i in proto.graph.initializer}
-    current_in = {s.name: s for s in _specs(proto.graph.input, initializers)}
-    current_out = {s.name: s for s in _specs(proto.graph.output, set())}
-    for field, overrides, current, values in (
-        ("inputs", inputs, current_in, proto.graph.input),
-        ("outputs", outputs, current_out, proto.graph.output),
-    ):
-        by_name = {v.name: v for v in values}
-        for override in overrides:
-            if override.name not in current:
-                raise ModelError(
-                    f"{field}[{override.name}]: the model has no such {field[:-1]}; it has "
-                    f"{', '.join(current) or 'none'}"
-                )
-            _apply_override(by_name[override.name], override, current[override.name], field)
+    original = (_specs(proto.graph.input, initializers), _specs(proto.graph.output, set()))
+    _override(proto.graph.input, inputs, "inputs", initializers)
     try:
         proto = onnx.shape_inference.infer_shapes(proto, strict_mode=False, data_prop=True)
     except onnx.shape_inference.InferenceError as exc:
         raise ModelError(f"shape inference fails with these shapes: {str(exc).splitlines()[0]}") from None
+    # Outputs are checked against what inference derived from the (overridden) inputs, so an override
+    # cannot promise a shape the graph does not produce.
+    free = frozenset(
+        n
+        for spec in _specs(proto.graph.input, initializers)
+        for axis, n in enumerate(spec.dim_names)
+        if n and spec.shape[axis] < 0
+    )
+    _override(proto.graph.output, outputs, "outputs", set(), free)
     opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    effective = (_specs(proto.graph.input, initializers), _specs(proto.graph.output, set()))
     identity = digest
-    if inputs or outputs:
-        pinned = json.dumps([[t.to_json() for t in inputs], [t.to_json() for t in outputs]], sort_keys=True)
-        identity = digest_bytes(data + pinned.encode())
+    if (inputs or outputs) and _interface(effective) != _interface(original):
+        # Only an override that changes the interface makes another model (a no-op one compiles nothing anew).
+        identity = digest_bytes(data + json.dumps(_interface(effective), sort_keys=True).encode())
     return ImportedModel(
         proto=proto,
         digest=identity,
         source_digest=digest,
         size_bytes=len(data),
-        inputs=_specs(proto.graph.input, initializers),
-        outputs=_specs(proto.graph.output, set()),
+        inputs=effective[0],
+        outputs=effective[1],
         opset=opset,
         source=str(path),
     )

@@ -110,6 +110,7 @@ def model_status(
     wanted = list(dict.fromkeys([*targets, *spec.compile.targets]))
     serving: list[str] = []
     failures: list[str] = []
+    refusals: list[str] = []  # a backend that could not build for a target another backend serves
     if latest in imported:
         for name in wanted:
             try:
@@ -123,13 +124,15 @@ def model_status(
                 continue
             next(v for v in versions if v.version == latest).artifacts.extend(_artifacts(result))
             serving.append(name)
+            refusals += [f"{name}: {b} refused: {'; '.join(r)}" for b, r in result.refused.items()]
     compiled = bool(wanted) and not failures and latest in imported
     conditions.append(
         _condition(
             ModelConditionType.COMPILED,
             compiled,
             "Compiled" if compiled else "CompileFailed",
-            "; ".join(failures) or (f"artifacts for {', '.join(serving)}" if wanted else "no targets asked"),
+            "; ".join(failures + refusals)
+            or (f"artifacts for {', '.join(serving)}" if wanted else "no targets asked"),
         )
     )
     ready = compiled and bool(serving)

@@ -15,9 +15,10 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from motherboard.models.digests import digest_bytes, digest_file
 from motherboard.models.errors import ModelError
@@ -36,6 +37,9 @@ class ArtifactKey:
     backend: str
     backend_version: str
     tuning_digest: str | None = None
+    recipe: str = ""
+    """The digest of how the backend builds for the target (target options, the project's own passes):
+    editing a target's options must not reuse artifacts built with the old ones."""
 
     @property
     def id(self) -> str:
@@ -67,8 +71,16 @@ class ArtifactStore(Protocol):
         """Store ``artifact`` with its manifest under ``key`` atomically; idempotent for an existing key."""
         ...
 
-    def export(self, key: ArtifactKey, folder: Path, model: str, version: int) -> Manifest:
-        """Copy the artifact and its manifest (renamed for ``model``/``version``) into a version folder."""
+    def export(
+        self,
+        key: ArtifactKey,
+        folder: Path,
+        model: str,
+        version: int,
+        changes: Mapping[str, Any] | None = None,
+    ) -> Manifest:
+        """Write a version folder: the artifact and its manifest for ``model``/``version``, with ``changes``
+        to the manifest's serving fields (``max_batch_size``, ``reason``, ``latency``, ``extra``)."""
         ...
 
     def keys(self) -> list[ArtifactKey]:
@@ -142,16 +154,34 @@ class FilesystemStore:
         assert stored is not None
         return stored
 
-    def export(self, key: ArtifactKey, folder: Path, model: str, version: int) -> Manifest:
+    def export(
+        self,
+        key: ArtifactKey,
+        folder: Path,
+        model: str,
+        version: int,
+        changes: Mapping[str, Any] | None = None,
+    ) -> Manifest:
+        """The folder is built beside its destination and renamed into place, replacing an older one whole:
+        a reader sees the old folder or the new one, never a new artifact beside an old manifest, and no
+        artifact of an earlier choice (``model.so`` beside a new ``model.onnx``) stays behind."""
         stored = self.get(key)
         if stored is None:
             raise ModelError(f"store: no artifact for model {key.model_digest} on target {key.target}")
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{stored.manifest.artifact}.tmp"
-        shutil.copyfile(stored.path, tmp)
-        tmp.replace(folder / stored.manifest.artifact)
-        manifest = replace(stored.manifest, model=model, version=version)
-        manifest.write(folder)
+        manifest = replace(stored.manifest, model=model, version=version, **dict(changes or {}))
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = folder.parent / f".{folder.name}.tmp-{uuid.uuid4().hex}"
+        staging.mkdir()
+        try:
+            shutil.copyfile(stored.path, staging / stored.manifest.artifact)
+            manifest.write(staging)
+            retired = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex}"
+            if folder.exists():
+                os.rename(folder, retired)
+            os.rename(staging, folder)
+            shutil.rmtree(retired, ignore_errors=True)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return manifest
 
     def keys(self) -> list[ArtifactKey]:

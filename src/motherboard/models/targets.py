@@ -64,7 +64,8 @@ def host_arch() -> str:
     return {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
 
 
-_X86 = {"kind": "llvm", "mtriple": "x86_64-linux-gnu"}
+# x86-64-v3 = AVX2, FMA, BMI2 (Haswell, Zen and later); without mcpu LLVM emits SSE2 code only.
+_X86 = {"kind": "llvm", "mtriple": "x86_64-linux-gnu", "mcpu": "x86-64-v3"}
 _ARM = {"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mattr": ["+neon"]}
 
 
@@ -86,7 +87,7 @@ TARGETS: tuple[Target, ...] = (
         name="cpu-x86_64",
         kind=DeviceKind.CPU,
         arch="x86_64",
-        description="x86-64 CPUs (AVX2 and later through LLVM)",
+        description="x86-64 CPUs with AVX2 and FMA (x86-64-v3: Haswell, Zen and later)",
         tvm=_X86,
         ort_providers=("CPUExecutionProvider",),
         aliases=("cpu-amd64", "x86_64"),
@@ -132,6 +133,7 @@ _NVIDIA_MODELS: tuple[tuple[str, str], ...] = (
     ("A800", "cuda-sm80"),
     ("A10", "cuda-sm86"),
     ("A40", "cuda-sm86"),
+    ("A6000", "cuda-sm86"),
     ("L40", "cuda-sm89"),
     ("L4", "cuda-sm89"),
     ("H100", "cuda-sm90"),
@@ -152,7 +154,10 @@ def get_target(name: str) -> Target:
 
 
 def _by_prefix(table: tuple[tuple[str, str], ...], model: str) -> str | None:
-    model = model.upper().removeprefix("NVIDIA-").removeprefix("ASCEND")
+    # GPU feature discovery writes products such as NVIDIA-Tesla-T4 and NVIDIA-RTX-A6000.
+    model = model.upper().replace(" ", "-")
+    for prefix in ("NVIDIA-", "TESLA-", "RTX-", "ASCEND"):
+        model = model.removeprefix(prefix)
     matches = [(prefix, name) for prefix, name in table if model.startswith(prefix)]
     return max(matches, key=lambda m: len(m[0]))[1] if matches else None
 

@@ -86,6 +86,18 @@ def _unknown_target(sample: Path, tmp: Path) -> list[str]:
     return [str(sample), "--target", "tpu-v5"]
 
 
+def _negative_batch(sample: Path, tmp: Path) -> list[str]:
+    return [str(sample), "--max-batch-size", "-2"]
+
+
+def _batch_without_batch_dimension(sample: Path, tmp: Path) -> list[str]:
+    return [str(sample), "--input", "x:FP32:4,64", "--max-batch-size", "8"]
+
+
+def _no_linker(sample: Path, tmp: Path) -> list[str]:
+    return [str(sample), "--backend", "tvm"]  # with PATH emptied of ld.lld by the test: fails mid-compile
+
+
 CASES: dict[str, tuple[Callable[[Path, Path], list[str]], str]] = {
     "corrupt file": (_corrupt, "not an ONNX model"),
     "truncated file": (_truncated, "not an ONNX model"),
@@ -99,6 +111,12 @@ CASES: dict[str, tuple[Callable[[Path, Path], list[str]], str]] = {
     "directory source": (_directory_source, "is a directory"),
     "file over the limit": (_too_large, "over the limit of 1 MiB"),
     "unknown target": (_unknown_target, "target 'tpu-v5' is unknown; known targets: cpu-x86_64"),
+    "negative batch limit": (_negative_batch, "--max-batch-size -2: a limit is 0 (no batching) or more"),
+    "batch limit without a batch dimension": (
+        _batch_without_batch_dimension,
+        "maxBatchSize 8: the model has no batch dimension",
+    ),
+    "no linker on the compile node": (_no_linker, "ld.lld is not installed (Debian package lld)"),
 }
 
 
@@ -114,7 +132,10 @@ def test_bad_input_is_one_clear_line_exit_1_and_nothing_stored(
     output = tmp_path / "repo" / "mlp" / "1"
     if "--target" not in args:
         args += ["--target", "cpu-x86_64"]
-    result = runner.invoke(app, ["model", "compile", *args, "--output", str(output), "--store", str(store)])
+    env = {"PATH": str(work)} if case == "no linker on the compile node" else None
+    result = runner.invoke(
+        app, ["model", "compile", *args, "--output", str(output), "--store", str(store)], env=env
+    )
     assert result.exit_code == 1, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr

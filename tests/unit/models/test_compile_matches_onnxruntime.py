@@ -3,6 +3,7 @@ at several batch sizes and sequence lengths; the same artifact is never built tw
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +68,44 @@ def test_the_policy_serves_the_measured_fastest_and_says_why(
     model = import_onnx(sample_dir / "cnn.onnx")
     result = compile_for_target(model, get_target("cpu-x86_64"), store, name="cnn")
     assert result.choice is not None
-    p50 = {a.manifest.backend: np.mean([x.p50_us for x in a.latency]) for a in result.artifacts}
+    # The policy's rule, stated independently: the lowest geometric mean of p50 over the batch sizes.
+    p50 = {
+        a.manifest.backend: statistics.geometric_mean([x.p50_us for x in a.latency]) for a in result.artifacts
+    }
     fastest = min(p50, key=lambda b: p50[b])
     assert result.choice.manifest.backend == fastest
     assert "measured fastest on cpu-x86_64" in result.choice.reason
     assert result.choice.fallback is not None and result.choice.fallback.backend != fastest
+
+
+def test_the_batch_limit_belongs_to_the_version_folder_not_to_the_stored_artifact(
+    sample_dir: Path, tmp_path: Path
+) -> None:
+    """Two uses of one stored artifact with different limits: each folder says its own (it said 64 twice)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from motherboard.cli import app
+
+    store = tmp_path / "s"
+    for limit, folder in ((64, "a"), (8, "b")):
+        args = ["model", "compile", str(sample_dir / "mlp.onnx"), "-t", "cpu-x86_64", "-b", "onnxruntime",
+                "-o", str(tmp_path / folder), "--store", str(store), "--no-measure", "--max-batch-size", str(limit)]  # fmt: skip
+        assert CliRunner().invoke(app, args).exit_code == 0
+    assert json.loads((tmp_path / "a" / "manifest.json").read_text())["maxBatchSize"] == 64
+    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["maxBatchSize"] == 8
+
+
+def test_a_new_choice_replaces_the_whole_version_folder(sample_dir: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from motherboard.cli import app
+
+    out = tmp_path / "repo" / "mlp" / "1"
+    for backend in ("tvm", "onnxruntime"):
+        args = ["model", "compile", str(sample_dir / "mlp.onnx"), "-t", "cpu-x86_64", "-b", backend,
+                "-o", str(out), "--store", str(tmp_path / "s"), "--no-measure"]  # fmt: skip
+        assert CliRunner().invoke(app, args).exit_code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.onnx"]  # no stale model.so
+    assert sorted(p.name for p in out.parent.iterdir()) == ["1"]  # no staging or retired folders left

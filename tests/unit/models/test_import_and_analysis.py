@@ -68,3 +68,24 @@ def test_an_override_that_contradicts_the_model_is_refused(
 
     with pytest.raises(ModelError, match=expected):
         import_onnx(sample_dir / "mlp.onnx", inputs=[TensorSpec(name, "FP32", shape)])
+
+
+def test_an_output_override_is_checked_against_what_the_graph_produces(sample_dir: Path) -> None:
+    from motherboard.models.errors import ModelError
+
+    with pytest.raises(ModelError, match=r"outputs\[y\].shape\[1\]: the model fixes this dimension at 10"):
+        import_onnx(sample_dir / "mlp.onnx", outputs=[TensorSpec("y", "FP32", (-1, 7))])
+    with pytest.raises(ModelError, match=r"outputs\[y\].shape\[0\]: follows the input dimension 'batch'"):
+        import_onnx(sample_dir / "mlp.onnx", outputs=[TensorSpec("y", "FP32", (3, 10))])
+    fixed = import_onnx(
+        sample_dir / "mlp.onnx",
+        inputs=[TensorSpec("x", "FP32", (3, 64))],
+        outputs=[TensorSpec("y", "FP32", (3, 10))],
+    )
+    assert fixed.outputs[0].shape == (3, 10)
+
+
+def test_an_override_that_changes_nothing_keeps_the_models_identity(sample_dir: Path) -> None:
+    plain = import_onnx(sample_dir / "mlp.onnx")
+    same = import_onnx(sample_dir / "mlp.onnx", inputs=[TensorSpec("x", "FP32", (-1, 64))])
+    assert same.digest == plain.digest  # nothing to compile or tune anew

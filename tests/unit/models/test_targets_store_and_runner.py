@@ -31,6 +31,8 @@ from motherboard.models.targets import get_target, target_for_device, target_for
         ({c.LABEL_ACCELERATOR_VENDOR: "nvidia", c.LABEL_ACCELERATOR_MODEL: "A100-40GB"}, "cuda-sm80"),
         ({c.LABEL_ACCELERATOR_VENDOR: "nvidia", c.LABEL_ACCELERATOR_MODEL: "A10"}, "cuda-sm86"),
         ({c.LABEL_ACCELERATOR_VENDOR: "nvidia", c.LABEL_ACCELERATOR_MODEL: "T4"}, "cuda-sm75"),
+        ({c.LABEL_ACCELERATOR_VENDOR: "nvidia", c.LABEL_ACCELERATOR_MODEL: "Tesla-T4"}, "cuda-sm75"),
+        ({c.LABEL_ACCELERATOR_VENDOR: "nvidia", c.LABEL_ACCELERATOR_MODEL: "NVIDIA-RTX-A6000"}, "cuda-sm86"),
         ({c.LABEL_ACCELERATOR_VENDOR: "huawei", c.LABEL_ACCELERATOR_MODEL: "Ascend310P"}, "ascend-310p"),
         ({c.LABEL_ACCELERATOR_VENDOR: "huawei", c.LABEL_ACCELERATOR_MODEL: "910B"}, "ascend-910b"),
         ({c.LABEL_ACCELERATOR_VENDOR: "cambricon", "kubernetes.io/arch": "arm64"}, "cpu-aarch64"),
@@ -54,24 +56,38 @@ def _stored(model_path: Path, store: FilesystemStore):  # type: ignore[no-untype
     )  # fmt: skip
 
 
-def test_an_interrupted_write_leaves_nothing_a_reader_takes_for_an_artifact(
-    sample_dir: Path, store: FilesystemStore
+def test_a_write_that_dies_before_its_rename_leaves_no_artifact(
+    sample_dir: Path, store: FilesystemStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    result = _stored(sample_dir / "mlp.onnx", store)
-    # A writer killed after copying but before the rename leaves only a hidden temporary folder.
-    leftover = store.root / ".tmp-deadbeef"
-    leftover.mkdir()
-    (leftover / "model.onnx").write_bytes(b"partial")
-    assert store.keys() == [result.stored.key]
-    other = ArtifactKey("sha256:" + "1" * 64, "cpu-x86_64", "onnxruntime", "1.0")
-    assert store.get(other) is None
-    assert store.clean_temporaries() == 1 and not leftover.exists()
+    first = _stored(sample_dir / "mlp.onnx", store)
+    fresh = FilesystemStore(store.root.parent / "fresh")
+
+    def dies(src: object, dst: object) -> None:
+        raise OSError("killed before the rename")
+
+    monkeypatch.setattr("motherboard.models.store.os.rename", dies)
+    with pytest.raises(OSError, match="killed before the rename"):
+        fresh.put(first.stored.key, first.stored.path, first.manifest)
+    monkeypatch.undo()
+    assert fresh.keys() == [] and fresh.get(first.stored.key) is None
+    assert list(fresh.root.iterdir()) == []  # the temporary folder went with the failure
 
 
-def test_concurrent_writers_of_one_key_leave_one_artifact(sample_dir: Path, store: FilesystemStore) -> None:
+def test_concurrent_writers_of_one_key_leave_one_artifact(
+    sample_dir: Path, store: FilesystemStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = _stored(sample_dir / "mlp.onnx", store)
     artifact, manifest, key = first.stored.path, first.manifest, first.stored.key
     fresh = FilesystemStore(store.root.parent / "fresh")
+    writers = 6
+    barrier = threading.Barrier(writers)
+    real_rename = os.rename
+
+    def rename_together(src: str, dst: str) -> None:
+        barrier.wait(timeout=30)  # every writer has its complete copy: all race for the one name
+        real_rename(src, dst)
+
+    monkeypatch.setattr("motherboard.models.store.os.rename", rename_together)
     errors: list[BaseException] = []
 
     def put() -> None:
@@ -80,7 +96,7 @@ def test_concurrent_writers_of_one_key_leave_one_artifact(sample_dir: Path, stor
         except BaseException as exc:  # collected for the assertion below
             errors.append(exc)
 
-    threads = [threading.Thread(target=put) for _ in range(6)]
+    threads = [threading.Thread(target=put) for _ in range(writers)]
     for t in threads:
         t.start()
     for t in threads:
@@ -88,6 +104,7 @@ def test_concurrent_writers_of_one_key_leave_one_artifact(sample_dir: Path, stor
     assert errors == []
     assert fresh.keys() == [key]
     assert [p.name for p in fresh.root.iterdir()] == [key.id]
+    assert fresh.get(key) is not None
 
 
 def test_a_corrupt_artifact_is_refused_on_read(sample_dir: Path, store: FilesystemStore) -> None:
@@ -159,12 +176,24 @@ def test_the_policy_never_serves_an_artifact_measured_slower() -> None:
     assert choose(get_target("cpu-x86_64"), [(tvm, fast), (ort, slow)]).manifest.backend == "tvm"  # type: ignore[union-attr]
 
 
-def test_unmeasured_targets_prefer_onnxruntime_unless_tvm_was_tuned_for_them() -> None:
+def test_unmeasured_targets_are_served_by_onnxruntime_even_against_tuned_tvm() -> None:
     target = get_target("cpu-aarch64")
     plain = choose(target, [(_manifest("tvm"), ()), (_manifest("onnxruntime"), ())])
     tuned = choose(target, [(_manifest("tvm", trials=500), ()), (_manifest("onnxruntime"), ())])
+    only_tvm = choose(target, [(_manifest("tvm"), ())])
     assert plain is not None and plain.manifest.backend == "onnxruntime" and "not measured" in plain.reason
-    assert tuned is not None and tuned.manifest.backend == "tvm" and "500 tuning records" in tuned.reason
+    assert tuned is not None and tuned.manifest.backend == "onnxruntime"
+    assert tuned.fallback is not None and tuned.fallback.backend == "tvm"
+    assert only_tvm is not None and only_tvm.manifest.backend == "tvm" and "only backend" in only_tvm.reason
+
+
+def test_a_gpu_target_is_not_served_on_onnxruntimes_cpu_fallback(sample_dir: Path, tmp_path: Path) -> None:
+    """This machine's onnxruntime has no CUDA provider: a cuda-sm90 artifact must say so, not run on CPU."""
+    folder = tmp_path / "1"
+    folder.mkdir()
+    (folder / "model.onnx").write_bytes((sample_dir / "mlp.onnx").read_bytes())
+    with pytest.raises(ModelError, match="needs ONNX Runtime's CUDAExecutionProvider"):
+        load_runner(folder, "cuda-sm90")
 
 
 def _tvm_version_folder(source: Path, store: FilesystemStore, folder: Path) -> Path:
@@ -210,9 +239,11 @@ def test_a_tvm_artifact_takes_read_only_and_unaligned_inputs(
     runner = load_runner(folder)
     x = np.arange(2 * 64, dtype=np.float32).reshape(2, 64) / 100
     read_only = np.frombuffer(x.tobytes(), np.float32).reshape(2, 64)
-    unaligned = np.frombuffer(b"\0" * 4 + x.tobytes(), np.float32, offset=4).reshape(2, 64).copy()[:, :]
+    unaligned = np.frombuffer(bytearray(4 + x.nbytes), np.float32, offset=4).reshape(2, 64)
+    unaligned[:] = x
     expected = runner.run({"x": x.copy()})["y"]
     assert not read_only.flags.writeable
+    assert unaligned.flags.writeable and unaligned.ctypes.data % 64 != 0
     np.testing.assert_allclose(runner.run({"x": read_only})["y"], expected, rtol=1e-6)
     np.testing.assert_allclose(runner.run({"x": unaligned})["y"], expected, rtol=1e-6)
 

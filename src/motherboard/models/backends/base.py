@@ -47,6 +47,11 @@ class Backend(Protocol):
 
     def version(self) -> str: ...
 
+    def recipe(self, target: Target) -> str:
+        """A digest of everything besides the model, the backend version and tuning that the artifact's
+        bytes depend on (target options, this project's own graph passes)."""
+        ...
+
     def unsupported(self, model: ImportedModel, target: Target) -> list[str]:
         """Reasons this backend cannot build ``model`` for ``target``; empty when it can."""
         ...

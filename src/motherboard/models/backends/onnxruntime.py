@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from motherboard.models.backends.base import Compiled, TuningOptions
+from motherboard.models.digests import digest_bytes
 from motherboard.models.errors import ModelError
 from motherboard.models.importer import ImportedModel
 from motherboard.models.targets import Target
@@ -40,6 +41,10 @@ class OnnxRuntimeBackend:
         import onnxruntime as ort
 
         return str(ort.__version__)
+
+    def recipe(self, target: Target) -> str:
+        # The basic optimisation is provider-independent: one recipe for every target.
+        return digest_bytes(b"ort-basic-optimisation/v1")
 
     def unsupported(self, model: ImportedModel, target: Target) -> list[str]:
         if not target.ort_providers:

@@ -10,7 +10,7 @@ import numpy as np
 
 from motherboard.models.errors import ModelError
 from motherboard.models.manifest import Manifest
-from motherboard.models.targets import Target
+from motherboard.models.targets import DeviceKind, Target
 from motherboard.models.tensors import TensorSpec
 
 # ONNX Runtime's type strings → protocol datatypes.
@@ -68,6 +68,12 @@ class OrtRunner:
 
         available = set(ort.get_available_providers())
         providers = [p for p in target.ort_providers if p in available]
+        if target.kind is not DeviceKind.CPU and target.ort_providers[0] not in available:
+            # A GPU or NPU target served on the CPU fallback would look healthy and be 10-100x slower.
+            raise ModelError(
+                f"target {target.name} needs ONNX Runtime's {target.ort_providers[0]}, which this installation "
+                f"lacks (it has {', '.join(sorted(available))}); install the provider's build of onnxruntime"
+            )
         if not providers:
             raise ModelError(
                 f"ONNX Runtime here has none of {', '.join(target.ort_providers) or 'no providers'} "

@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import shutil
 import subprocess
@@ -23,13 +25,15 @@ from typing import Any
 
 from motherboard.models.backends.base import Compiled, TuningOptions
 from motherboard.models.backends.onnxruntime import optimize
-from motherboard.models.digests import digest_file
+from motherboard.models.digests import digest_bytes, digest_file
 from motherboard.models.errors import ModelError
 from motherboard.models.importer import ImportedModel
 from motherboard.models.targets import Target
-from motherboard.models.tuning import RECORDS, records_count
+from motherboard.models.tuning import RECORDS, budget_spent, record_budget, records_count
 
 ARTIFACT = "model.so"
+PASSES = "ort-basic-then-relax/static-batch-1-fallback/v1"
+"""This project's own steps before TVM's; change it when they change, so stored artifacts are not reused."""
 LINKER = "ld.lld"
 
 
@@ -74,6 +78,10 @@ class TvmBackend:
         from importlib.metadata import version
 
         return version("apache-tvm")
+
+    def recipe(self, target: Target) -> str:
+        options = {"target": target.tvm, "host": target.tvm_host, "passes": PASSES}
+        return digest_bytes(json.dumps(options, sort_keys=True).encode())
 
     def unsupported(self, model: ImportedModel, target: Target) -> list[str]:
         if target.tvm is None:
@@ -129,7 +137,14 @@ class TvmBackend:
         except Exception as exc:
             raise ModelError(f"TVM cannot compile for {target.name}: {str(exc).splitlines()[-1]}") from None
         out = workdir / ARTIFACT
-        executable.export_library(str(out), fcompile=link_shared)
+        try:
+            executable.export_library(str(out), fcompile=link_shared)
+        except ModelError:
+            raise
+        except Exception as exc:  # TVMError from the exporter
+            raise ModelError(
+                f"exporting the {target.name} library failed: {str(exc).strip().splitlines()[-1]}"
+            ) from None
         return Compiled(
             artifact=out,
             tuning_trials=trials,
@@ -161,7 +176,11 @@ class TvmBackend:
         from tvm import relax
 
         tuning.database.mkdir(parents=True, exist_ok=True)
-        per_task = max(1, min(tuning.trials_per_task, tuning.trials))
+        # MetaSchedule hands trials to tasks in order, each up to the per-task cap: with the cap at the
+        # whole budget, the first tasks (a reshape, a mean) took it all and the convolutions got none.
+        per_task = max(
+            1, min(tuning.trials_per_task, math.ceil(tuning.trials / _task_count(mod, tvm_target)))
+        )
         pipeline = relax.get_pipeline(
             "static_shape_tuning",
             total_trials=tuning.trials,
@@ -169,11 +188,35 @@ class TvmBackend:
             work_dir=str(tuning.database),
             max_trials_per_task=per_task,
         )
-        with tvm_target:
-            tuned = pipeline(mod)
+        before = budget_spent(tuning.database)
+        try:
+            with tvm_target:
+                tuned = pipeline(mod)
+        except Exception as exc:  # MetaSchedule raises TVMError and friends from C++
+            raise ModelError(
+                f"tuning for {target.name} failed: {str(exc).strip().splitlines()[-1]}"
+            ) from None
+        record_budget(tuning.database, before + tuning.trials)
         records = tuning.database / RECORDS
         digest = digest_file(records) if records.exists() else None
         return tuned, records_count(tuning.database), digest
+
+
+def _task_count(mod: Any, tvm_target: Any) -> int:
+    """How many tuning tasks MetaSchedule will see (the same lowering the tuning pipeline applies first)."""
+    import tvm
+    from tvm import relax
+    from tvm.s_tir.meta_schedule.relax_integration import extract_tasks
+
+    with tvm_target:
+        lowered = tvm.transform.Sequential(
+            [
+                relax.transform.DecomposeOpsForInference(),
+                relax.transform.CanonicalizeBindings(),
+                relax.pipeline.zero_pipeline(),
+            ]
+        )(mod)
+    return max(1, len(extract_tasks(lowered, tvm_target)))
 
 
 class _Scratch:

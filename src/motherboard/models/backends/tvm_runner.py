@@ -103,4 +103,5 @@ class TvmRunner:
         return {spec.name: arr for spec, arr in zip(self._outputs, arrays, strict=True)}
 
     def close(self) -> None:
-        del self._main, self._vm
+        with self._lock:  # a run in progress finishes first
+            del self._main, self._vm
