@@ -1,7 +1,9 @@
 """The graph summary of an imported model: operators, parameters, FLOPs per sample, dynamic dimensions.
 
-FLOPs are an estimate per sample (every dynamic dimension taken as 1, so a batch of N costs N times it):
-two per multiply-accumulate for Conv, ConvTranspose, MatMul and Gemm, one per output element for
+FLOPs are an estimate per sample: the batch dimension (the first of every input) taken as 1, so a batch of N
+costs N times it, and every other dynamic dimension (a sequence length, an image side) taken as
+:data:`ASSUMED_DIM`, which the summary states (a transformer's attention grows with the square of its
+sequence, so no single figure holds for every length). Two per multiply-accumulate for Conv, ConvTranspose, MatMul and Gemm, one per output element for
 element-wise operators and pooling windows; operators it cannot size are named in ``unsized_operators``
 rather than guessed. This is what ``motherboard model inspect`` prints and what the Model status reports.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from motherboard.models.importer import ImportedModel
@@ -109,6 +111,8 @@ class GraphSummary:
     flops_per_sample: int
     dynamic_dims: tuple[DynamicDim, ...]
     unsized_operators: tuple[str, ...]
+    assumed_dims: dict[str, int] = field(default_factory=dict)
+    """Dynamic dimensions (other than the batch) and the size the FLOPs were estimated at."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -119,6 +123,7 @@ class GraphSummary:
             "flopsPerSample": self.flops_per_sample,
             "dynamicDims": [d.to_json() for d in self.dynamic_dims],
             "unsizedOperators": list(self.unsized_operators),
+            "assumedDims": self.assumed_dims,
         }
 
 
@@ -126,8 +131,13 @@ def operator_name(node: Any) -> str:
     return node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}:{node.op_type}"
 
 
-def _shapes(proto: Any) -> dict[str, tuple[int, ...] | None]:
-    """Every tensor's shape with dynamic dimensions taken as 1; None where shape inference had none."""
+ASSUMED_DIM = 32
+"""The size FLOPs are estimated at for a dynamic dimension other than the batch."""
+
+
+def _shapes(proto: Any, sizes: Mapping[str, int]) -> dict[str, tuple[int, ...] | None]:
+    """Every tensor's shape with symbolic dimensions taken from ``sizes`` (1 when unnamed or unknown);
+    None where shape inference had none."""
     shapes: dict[str, tuple[int, ...] | None] = {}
     graph = proto.graph
     for value in [*graph.input, *graph.value_info, *graph.output]:
@@ -135,7 +145,9 @@ def _shapes(proto: Any) -> dict[str, tuple[int, ...] | None]:
         if not t.HasField("shape"):
             shapes[value.name] = None
             continue
-        shapes[value.name] = tuple(d.dim_value if d.HasField("dim_value") else 1 for d in t.shape.dim)
+        shapes[value.name] = tuple(
+            d.dim_value if d.HasField("dim_value") else sizes.get(d.dim_param, 1) for d in t.shape.dim
+        )
     for init in graph.initializer:
         shapes[init.name] = tuple(init.dims)
     return shapes
@@ -203,7 +215,14 @@ _ELEMENT_BYTES = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 
 def summarize(model: ImportedModel) -> GraphSummary:
     proto = model.proto
     operators = Counter(operator_name(n) for n in proto.graph.node)
-    shapes = _shapes(proto)
+    batch_symbols = {spec.dim_names[0] for spec in model.inputs if spec.dim_names and spec.shape[0] < 0}
+    assumed = {
+        name: ASSUMED_DIM
+        for spec in model.inputs
+        for axis, name in enumerate(spec.dim_names)
+        if name and spec.shape[axis] < 0 and name not in batch_symbols
+    }
+    shapes = _shapes(proto, {**assumed, **dict.fromkeys(batch_symbols, 1)})
     flops = 0
     unsized: set[str] = set()
     for node in proto.graph.node:
@@ -226,4 +245,5 @@ def summarize(model: ImportedModel) -> GraphSummary:
         flops_per_sample=flops,
         dynamic_dims=dynamic,
         unsized_operators=tuple(sorted(unsized)),
+        assumed_dims=assumed,
     )

@@ -121,7 +121,8 @@ def inspect(
             out.print(f"  {kind} {escape(s.name)}: {s.datatype} {list(s.shape)}", highlight=False)
     out.print(
         f"  parameters {summary.parameters:,} ({summary.parameter_bytes / 2**20:.2f} MiB), "
-        f"{summary.flops_per_sample / 1e6:,.1f} MFLOPs per sample",
+        f"{summary.flops_per_sample / 1e6:,.1f} MFLOPs per sample"
+        + "".join(f", {k}={v}" for k, v in summary.assumed_dims.items()),
         highlight=False,
     )
     if summary.dynamic_dims:

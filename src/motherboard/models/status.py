@@ -52,6 +52,7 @@ def _summary(model: ImportedModel) -> GraphSummaryStatus:
         parameters=s.parameters,
         parameter_bytes=s.parameter_bytes,
         flops_per_sample=s.flops_per_sample,
+        assumed_dims=s.assumed_dims,
         dynamic_dims=[DynamicDimension(tensor=d.tensor, axis=d.axis, name=d.name) for d in s.dynamic_dims],
     )
 

@@ -37,6 +37,17 @@ def test_cnn_flops_count_every_convolution(sample_dir: Path) -> None:
 def test_transformer_has_dynamic_batch_and_sequence(sample_dir: Path) -> None:
     summary = summarize(import_onnx(sample_dir / "transformer.onnx"))
     assert [(d.axis, d.name) for d in summary.dynamic_dims] == [(0, "batch"), (1, "seq")]
+    # FLOPs are stated at a sequence length, not at 1 (attention grows with its square).
+    assert summary.assumed_dims == {"seq": 32}
+    seq, d = 32, 64
+    projections = 4 * 2 * seq * d * d  # q, k, v, output
+    attention = 2 * 2 * seq * seq * d  # scores and weighted values, over all heads
+    feed_forward = 2 * 2 * seq * d * 4 * d
+    assert (
+        projections + attention + feed_forward
+        < summary.flops_per_sample
+        < 1.2 * (projections + attention + feed_forward)
+    )
     assert summary.operators["MatMul"] == 8
     assert summary.operators["LayerNormalization"] == 2
 

@@ -259,7 +259,10 @@ class GraphSummaryStatus(ApiModel):
     parameter_bytes: int = Field(ge=0)
     """Their size in bytes."""
     flops_per_sample: int = Field(ge=0)
-    """Estimated floating-point operations per sample (dynamic dimensions taken as 1)."""
+    """Estimated floating-point operations per sample (the batch taken as 1, other dynamic dimensions at
+    the sizes in ``assumedDims``)."""
+    assumed_dims: dict[str, int] = Field(default_factory=dict)
+    """Dynamic dimensions other than the batch (by symbolic name) and the size FLOPs were estimated at."""
     dynamic_dims: list[DynamicDimension] = Field(default_factory=list)
     """The inputs' dynamic dimensions."""
 
