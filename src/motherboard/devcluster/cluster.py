@@ -669,6 +669,21 @@ class DevCluster:
         state.processes["kubelet"] = spawn("kubelet", argv, self.log_dir / "kubelet.log", cwd=self.dir)
         self._save(state)
 
+    def kill_and_restart(self, name: str, down_s: float = 0.0, timeout_s: float = 180) -> None:
+        """SIGKILL one control-plane component (``kube-apiserver``, ``etcd``, ...), keep it down for
+        ``down_s`` seconds, start it again with the same command line and wait until it is healthy
+        (fault tests: what clients see when the API server or its store dies under load)."""
+        state = self.load_state()
+        rec = state.processes.get(name) if state else None
+        if state is None or rec is None:
+            raise ClusterError(f"no {name} runs in {self.dir}")
+        stop(rec, grace_s=0)
+        time.sleep(down_s)
+        state.processes[name] = spawn(name, list(rec.argv), Path(rec.log), cwd=self.dir)
+        self._save(state)
+        port = state.ports[name]
+        wait_until(lambda: self._check(name, port), timeout_s, name)
+
     def restart_kubelet(self, progress: Progress = _quiet) -> None:
         """Stop the real node's kubelet and start it again with the same command line (tests, recovery)."""
         state = self.load_state()
