@@ -68,6 +68,14 @@ def up(
             "ones [default: the profile's realNodes.count, 0].",
         ),
     ] = None,
+    with_prometheus: Annotated[
+        bool,
+        typer.Option(
+            "--with-prometheus",
+            help="Also run Prometheus (Debian's prometheus package) scraping the API server and the "
+            "processes registered next to the cluster, with the chart's alert rules (docs/observability.md).",
+        ),
+    ] = False,
     state_dir: StateOption = None,
 ) -> None:
     """Build the binaries if needed, start the control plane and create the profile's kwok nodes."""
@@ -75,7 +83,12 @@ def up(
     cluster = DevCluster(state_dir)
     try:
         result = cluster.up(
-            prof, reuse=reuse, kube_scheduler=kube_scheduler, progress=console.print, real_nodes=real_nodes
+            prof,
+            reuse=reuse,
+            kube_scheduler=kube_scheduler,
+            progress=console.print,
+            real_nodes=real_nodes,
+            prometheus=with_prometheus,
         )
     except (ClusterError, BuildError, PKIError, RealNodeError, ImageError, TimeoutError) as exc:
         raise _fail(str(exc)) from None
@@ -84,6 +97,8 @@ def up(
     real = f" + real {', '.join(result.real_nodes)}" if result.real_nodes else ""
     console.print(f"[green]dev cluster up[/]: {result.nodes} kwok nodes{real} ({times}); RSS {rss:.0f} MiB")
     console.print(f"export KUBECONFIG={cluster.kubeconfig}")
+    if with_prometheus:
+        console.print(f"prometheus: {cluster.prometheus_url()}")
 
 
 @app.command()

@@ -23,6 +23,7 @@ from typing import Any
 from motherboard.api.constants import LABEL_REGION, LABEL_SITE, LABEL_SITE_KIND, LABEL_ZONE
 from motherboard.devcluster import images as imagesmod
 from motherboard.devcluster import pki as pkimod
+from motherboard.devcluster import prometheus as prommod
 from motherboard.devcluster import realnode
 from motherboard.devcluster.build import Binaries, ensure_binaries
 from motherboard.devcluster.health import TLSClient, free_ports, probe, wait_until
@@ -86,6 +87,7 @@ ORDER = (
     "kwok",
     "containerd",
     "kubelet",
+    "prometheus",  # stopped first: no scrape errors from a control plane going away
 )
 LABEL_DEVICE_PLUGIN = "motherboard.io/device-plugin"
 """The device-plugin DaemonSets' node selector (``device-plugins/*/daemonset.yaml``)."""
@@ -217,6 +219,7 @@ class DevCluster:
             "kube-scheduler": f"https://127.0.0.1:{port}/healthz",
             "kwok": f"http://127.0.0.1:{port}/healthz",
             "kubelet": f"http://127.0.0.1:{port}/healthz",
+            "prometheus": f"http://127.0.0.1:{port}/-/ready",
         }[name]
 
     def _check(self, name: str, port: int) -> tuple[bool, str]:
@@ -263,10 +266,12 @@ class DevCluster:
         bins: Binaries | None = None,
         node_timeout_s: float = 600,
         real_nodes: int | None = None,
+        prometheus: bool = False,
     ) -> UpResult:
         """Start the cluster (or reuse a healthy one) and create the profile's nodes.
 
         ``real_nodes`` overrides the profile's ``realNodes.count`` (None: take the profile's, 0 without one).
+        ``prometheus`` also runs Prometheus (:mod:`motherboard.devcluster.prometheus`), in a reused one too.
         """
         timings: dict[str, float] = {}
         t0 = time.monotonic()
@@ -286,6 +291,8 @@ class DevCluster:
             if reuse and self.is_healthy() and not mismatch:
                 progress(f"reusing the running dev cluster in {self.dir}")
                 result_nodes = self._apply_profile(profile, progress, timings, node_timeout_s)
+                if prometheus and "prometheus" not in state.processes:
+                    self.start_prometheus(progress, state)
                 return UpResult(True, result_nodes, timings, self._rss(state), tuple(state.real_nodes))
             if not reuse:
                 raise ClusterError(
@@ -320,6 +327,8 @@ class DevCluster:
             self._start_all(state, binaries, kube_scheduler, progress)
             timings["control-plane"] = time.monotonic() - t1
             nodes = self._apply_profile(profile, progress, timings, node_timeout_s)
+            if prometheus:
+                self.start_prometheus(progress, state)
             if count:
                 t2 = time.monotonic()
                 self._start_real_node(state, binaries, profile, node_images, progress, timings)
@@ -333,6 +342,33 @@ class DevCluster:
             raise
         timings["total"] = time.monotonic() - t0
         return UpResult(False, nodes, timings, self._rss(state), tuple(state.real_nodes))
+
+    def start_prometheus(self, progress: Progress = _quiet, state: ClusterState | None = None) -> str:
+        """Start Prometheus on a free port, scraping this cluster (see :mod:`~motherboard.devcluster.prometheus`);
+        returns its URL. ``state``: the record ``up`` holds (so its later saves keep this process)."""
+        state = state or self.load_state()
+        if state is None:
+            raise ClusterError(f"no dev cluster in {self.dir}")
+        try:
+            binary = prommod.binary()
+        except prommod.PrometheusError as exc:
+            raise ClusterError(str(exc)) from exc
+        (state.ports["prometheus"],) = free_ports(1)
+        admin, folder = self.pki.pair("admin"), prommod.PrometheusDir(self.dir)
+        rules = prommod.rules_file()
+        auth = prommod.ApiserverAuth(state.ports["kube-apiserver"], self.pki.ca.cert, admin.cert, admin.key)
+        folder.write(auth, rules if rules.is_file() else None)
+        self._start(
+            state, "prometheus", folder.argv(binary, state.ports["prometheus"]), progress, timeout_s=60
+        )
+        return self.prometheus_url() or ""
+
+    def prometheus_url(self) -> str | None:
+        """The URL of this cluster's Prometheus, None when it runs none."""
+        state = self.load_state()
+        if state is None or "prometheus" not in state.processes:
+            return None
+        return f"http://127.0.0.1:{state.ports['prometheus']}"
 
     def _rss(self, state: ClusterState) -> dict[str, float]:
         out: dict[str, float] = {}
