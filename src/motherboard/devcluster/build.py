@@ -136,7 +136,18 @@ KUBELET = GoTool(
     tags=("selinux", "notest"),
     ldflags=_k8s_version_ldflags(K8S_VERSION),
 )
-NODE_TOOLS: tuple[GoTool, ...] = (KUBELET,)
+KUBE_PROXY = GoTool(
+    # Implements Service ClusterIPs and NodePorts on real nodes (iptables mode); a tool of its own for the
+    # same reason as the kubelet: existing caches stay complete and kwok-only clusters never build it.
+    name="kube-proxy",
+    module="k8s.io/kubernetes",
+    version=K8S_VERSION,
+    module_name="kubernetes",
+    binaries={"kube-proxy": "k8s.io/kubernetes/cmd/kube-proxy"},
+    tags=("selinux", "notest"),
+    ldflags=_k8s_version_ldflags(K8S_VERSION),
+)
+NODE_TOOLS: tuple[GoTool, ...] = (KUBELET, KUBE_PROXY)
 """Binaries a real node needs on top of :data:`TOOLS`; built by :func:`ensure_binaries` only on request."""
 
 
@@ -184,6 +195,10 @@ class Binaries:
     @property
     def kubelet(self) -> Path:
         return self.paths["kubelet"]
+
+    @property
+    def kube_proxy(self) -> Path:
+        return self.paths["kube-proxy"]
 
 
 def _silent(_: str) -> None:
@@ -298,8 +313,8 @@ def ensure_binaries(
 ) -> Binaries:
     """Build whatever is missing (idempotent: a warm cache returns at once) and return the paths.
 
-    ``real_nodes`` adds the kubelet (:data:`NODE_TOOLS`); without it the kubelet's path is returned but the
-    binary may not exist.
+    ``real_nodes`` adds the kubelet and kube-proxy (:data:`NODE_TOOLS`); without it their paths are returned
+    but the binaries may not exist.
     """
     for tool in (*TOOLS, *NODE_TOOLS) if real_nodes else TOOLS:
         if is_built(tool, root):

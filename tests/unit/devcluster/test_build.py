@@ -177,18 +177,19 @@ def test_warm_cache_needs_no_go_at_all(tmp_path: Path, monkeypatch: pytest.Monke
     assert bins.etcd.parent.parent.name == f"etcd-{build.ETCD_VERSION}"
 
 
-def test_kubelet_comes_from_the_control_planes_pinned_module() -> None:
-    (kubelet,) = build.NODE_TOOLS
-    assert kubelet.module_dir() == TOOLS_DIR / "kubernetes"
-    gomod = (kubelet.module_dir() / "go.mod").read_text()
+@pytest.mark.parametrize("tool", build.NODE_TOOLS, ids=lambda t: t.name)
+def test_node_tools_come_from_the_control_planes_pinned_module(tool: build.GoTool) -> None:
+    (name,) = tool.binaries
+    assert tool.module_dir() == TOOLS_DIR / "kubernetes"
+    gomod = (tool.module_dir() / "go.mod").read_text()
     assert f"require k8s.io/kubernetes {build.K8S_VERSION}\n" in gomod
-    assert '_ "k8s.io/kubernetes/cmd/kubelet"' in (kubelet.module_dir() / "tools.go").read_text()
-    flags = " ".join(build.build_command(kubelet, Path("/out")))
+    assert f'_ "k8s.io/kubernetes/cmd/{name}"' in (tool.module_dir() / "tools.go").read_text()
+    flags = " ".join(build.build_command(tool, Path("/out")))
     assert f"-X k8s.io/component-base/version.gitVersion={build.K8S_VERSION}" in flags
     assert "-tags selinux,notest" in flags
     # A cache of its own: adding it must not make the control plane's existing caches incomplete.
-    assert kubelet.cache_key == "kubelet-v1.35.4"
-    assert all(kubelet.cache_key != tool.cache_key for tool in TOOLS)
+    assert tool.cache_key == f"{name}-v1.35.4"
+    assert all(tool.cache_key != other.cache_key for other in TOOLS)
 
 
 def test_the_kubelet_is_built_only_for_real_nodes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -199,5 +200,6 @@ def test_the_kubelet_is_built_only_for_real_nodes(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
     bins = ensure_binaries(root=tmp_path)  # no Go needed: the kubelet is not asked for
     assert bins.kubelet == tmp_path / "kubelet-v1.35.4" / "bin" / "kubelet"
+    assert bins.kube_proxy == tmp_path / "kube-proxy-v1.35.4" / "bin" / "kube-proxy"
     with pytest.raises(BuildError, match="Go toolchain is not on PATH"):
         ensure_binaries(root=tmp_path, real_nodes=True)
