@@ -83,6 +83,11 @@ RESOURCE_NVIDIA_MIG_PREFIX: Final = "nvidia.com/mig-"
 RESOURCE_ASCEND_910: Final = "huawei.com/Ascend910"
 RESOURCE_ASCEND_310P: Final = "huawei.com/Ascend310P"
 RESOURCE_CAMBRICON_MLU: Final = "cambricon.com/mlu"
+RESOURCE_AMD_GPU: Final = "amd.com/gpu"
+"""AMD Instinct GPUs as ROCm's device plugin advertises them; compute partitions (its ``mixed`` strategy)
+are ``amd.com/<compute>_<memory>``, e.g. ``amd.com/cpx_nps4`` (see :mod:`motherboard.api.partitions`)."""
+RESOURCE_KUNLUNXIN_XPU: Final = "kunlunxin.com/xpu"
+RESOURCE_METAX_GPU: Final = "metax-tech.com/gpu"
 
 
 def mig_resource_name(profile: str) -> str:
@@ -96,4 +101,6 @@ def device_taint_key(resource: str) -> str:
     NVIDIA nodes carry one ``nvidia.com/gpu`` taint whether their GPUs are whole, MIG or shared; other
     vendors taint with the whole-device resource name.
     """
+    if resource.startswith("amd.com/"):
+        return RESOURCE_AMD_GPU  # whole GPUs and compute partitions alike
     return RESOURCE_NVIDIA_GPU if resource.startswith("nvidia.com/") else resource

@@ -9,10 +9,14 @@ from __future__ import annotations
 import math
 import re
 
+from motherboard.api import partitions
 from motherboard.api.constants import (
+    RESOURCE_AMD_GPU,
     RESOURCE_ASCEND_310P,
     RESOURCE_ASCEND_910,
     RESOURCE_CAMBRICON_MLU,
+    RESOURCE_KUNLUNXIN_XPU,
+    RESOURCE_METAX_GPU,
     RESOURCE_NVIDIA_GPU,
     RESOURCE_NVIDIA_GPU_SHARED,
     RESOURCE_NVIDIA_MIG_PREFIX,
@@ -46,7 +50,28 @@ def whole_device_resource(vendor: Vendor, model: str | None) -> str:
         return RESOURCE_NVIDIA_GPU
     if vendor is Vendor.HUAWEI:
         return ascend_resource(model or "")
-    return RESOURCE_CAMBRICON_MLU
+    return _WHOLE[vendor]
+
+
+_WHOLE = {
+    Vendor.CAMBRICON: RESOURCE_CAMBRICON_MLU,
+    Vendor.AMD: RESOURCE_AMD_GPU,
+    Vendor.KUNLUNXIN: RESOURCE_KUNLUNXIN_XPU,
+    Vendor.METAX: RESOURCE_METAX_GPU,
+}
+
+
+def partition_resource(whole: str, profile: str) -> str:
+    """The resource one hardware partition of a ``whole`` device is advertised as, by its vendor's plugin.
+
+    NVIDIA MIG (``mixed``): ``nvidia.com/mig-1g.10gb``; AMD (``mixed``): ``amd.com/cpx_nps4``; any other
+    vendor's partitions: ``<resource>-<profile>``.
+    """
+    if whole.startswith("nvidia.com/"):
+        return mig_resource_name(profile)
+    if whole == RESOURCE_AMD_GPU:
+        return partitions.partition_resource(profile)
+    return f"{whole}-{profile}"
 
 
 def shared_resource(vendor: Vendor, whole: str) -> str:
@@ -67,7 +92,8 @@ def device_resources(request: DeviceRequest, pool: DevicePoolSpec | None = None)
     sharing = request.sharing
     if sharing.mode is SharingMode.MIG:
         assert sharing.mig_profile is not None  # the model validator guarantees it
-        return {mig_resource_name(sharing.mig_profile): request.count}
+        # A hardware partition: a MIG slice, or an AMD compute partition (amd.com/cpx_nps4).
+        return {partition_resource(whole_device_resource(vendor, model), sharing.mig_profile): request.count}
     if sharing.mode is SharingMode.FRACTION:
         assert sharing.fraction is not None
         shares = (pool.sharing.shares_per_device if pool else None) or DEFAULT_SHARES_PER_DEVICE
@@ -84,8 +110,10 @@ def quota_family(resource: str) -> str:
     """The quota resource a device resource is charged under: MIG slices and shares count as their device.
 
     ``nvidia.com/mig-1g.10gb`` and ``nvidia.com/gpu.shared`` → ``nvidia.com/gpu``;
-    ``huawei.com/Ascend910.shared`` → ``huawei.com/Ascend910``; anything else is its own family.
+    ``huawei.com/Ascend910.shared`` → ``huawei.com/Ascend910``; ``amd.com/cpx_nps4`` → ``amd.com/gpu``; anything else is its own family.
     """
     if resource.startswith(RESOURCE_NVIDIA_MIG_PREFIX) or resource == RESOURCE_NVIDIA_GPU_SHARED:
         return RESOURCE_NVIDIA_GPU
+    if partitions.is_partition_resource(resource):
+        return RESOURCE_AMD_GPU
     return resource.removesuffix(".shared")

@@ -16,6 +16,7 @@ from pydantic import Field, field_validator, model_validator
 
 from motherboard.api.base import ApiModel, Condition, DnsLabel, Quantity, Resource
 from motherboard.api.mig import KNOWN_MIG_PROFILES
+from motherboard.api.partitions import KNOWN_AMD_PARTITIONS
 from motherboard.api.v1alpha1.common import SharingMode, SiteKind, TopologyLevel, Vendor
 
 MAX_TASKS = 16
@@ -42,9 +43,11 @@ class DeviceSharing(ApiModel):
     """How each pod of the task receives its devices."""
 
     mode: SharingMode = SharingMode.WHOLE
-    """``Whole`` devices, a ``MIG`` slice (name ``migProfile``) or a ``Fraction`` of one device."""
-    mig_profile: str | None = Field(default=None, json_schema_extra={"enum": list(KNOWN_MIG_PROFILES)})
-    """MIG profile of each slice, e.g. ``1g.10gb``; required when mode is MIG."""
+    """``Whole`` devices, a ``MIG`` slice or AMD compute partition (name ``migProfile``), or a ``Fraction``."""
+    mig_profile: str | None = Field(
+        default=None, json_schema_extra={"enum": [*KNOWN_MIG_PROFILES, *KNOWN_AMD_PARTITIONS]}
+    )
+    """MIG profile of each slice (``1g.10gb``) or AMD compute partition (``cpx_nps4``); required with MIG."""
     fraction: float | None = Field(default=None, gt=0, le=1)
     """Share of one device's compute, in (0, 1]; required when mode is Fraction."""
     memory: Quantity | None = None
@@ -53,8 +56,11 @@ class DeviceSharing(ApiModel):
     @field_validator("mig_profile")
     @classmethod
     def _known_profile(cls, value: str | None) -> str | None:
-        if value is not None and value not in KNOWN_MIG_PROFILES:
-            raise ValueError(f"unknown MIG profile {value!r}: use one of {', '.join(KNOWN_MIG_PROFILES)}")
+        if value is not None and value not in KNOWN_MIG_PROFILES and value not in KNOWN_AMD_PARTITIONS:
+            raise ValueError(
+                f"unknown MIG profile {value!r}: use one of {', '.join(KNOWN_MIG_PROFILES)} "
+                f"(NVIDIA) or {', '.join(KNOWN_AMD_PARTITIONS)} (AMD compute partitions)"
+            )
         return value
 
     @model_validator(mode="after")
@@ -97,7 +103,7 @@ class DeviceRequest(ApiModel):
     """The accelerators each pod of a task needs. Name a pool, or a vendor (and optionally a model)."""
 
     vendor: Vendor | None = None
-    """Accelerator vendor: nvidia, huawei or cambricon."""
+    """Accelerator vendor: nvidia, huawei, cambricon, amd, kunlunxin or metax."""
     model: str | None = Field(default=None, min_length=1, max_length=63)
     """Device model, e.g. ``H100-80GB``, ``A100-80GB``, ``Ascend910B``, ``T4``."""
     pool: str | None = Field(default=None, min_length=1, max_length=253)

@@ -11,6 +11,9 @@ class Vendor(StrEnum):
     NVIDIA = "nvidia"
     HUAWEI = "huawei"
     CAMBRICON = "cambricon"
+    AMD = "amd"
+    KUNLUNXIN = "kunlunxin"
+    METAX = "metax"
 
 
 class SharingMode(StrEnum):

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from motherboard.api.base import ApiModel, Condition, DnsLabel, LabelSelector, Resource
 from motherboard.api.mig import KNOWN_MIG_PROFILES
+from motherboard.api.partitions import KNOWN_AMD_PARTITIONS
 from motherboard.api.v1alpha1.common import SharingMode, Vendor
 
 
@@ -32,18 +33,23 @@ class PoolSharing(ApiModel):
     mode: SharingMode = SharingMode.WHOLE
     """Whole devices, MIG slices (``migProfiles``) or fractional shares (``sharesPerDevice``)."""
     mig_profiles: list[str] = Field(
-        default_factory=list, max_length=16, json_schema_extra={"items": {"enum": list(KNOWN_MIG_PROFILES)}}
+        default_factory=list,
+        max_length=16,
+        json_schema_extra={"items": {"enum": [*KNOWN_MIG_PROFILES, *KNOWN_AMD_PARTITIONS]}},
     )
-    """MIG profiles the pool offers; required when mode is MIG."""
+    """MIG profiles (or AMD compute partitions, e.g. ``cpx_nps4``) the pool offers; required with MIG."""
     shares_per_device: int | None = Field(default=None, ge=2, le=100)
     """How many shares each device is split into when mode is Fraction (e.g. 10 → 0.1 GPU each)."""
 
     @field_validator("mig_profiles")
     @classmethod
     def _known_profiles(cls, value: list[str]) -> list[str]:
-        unknown = [p for p in value if p not in KNOWN_MIG_PROFILES]
+        unknown = [p for p in value if p not in KNOWN_MIG_PROFILES and p not in KNOWN_AMD_PARTITIONS]
         if unknown:
-            raise ValueError(f"unknown MIG profile(s) {', '.join(unknown)}: use e.g. 1g.10gb, 3g.40gb")
+            raise ValueError(
+                f"unknown MIG profile(s) {', '.join(unknown)}: use e.g. 1g.10gb, 3g.40gb "
+                f"(NVIDIA) or one of {', '.join(KNOWN_AMD_PARTITIONS)} (AMD)"
+            )
         return value
 
     @model_validator(mode="after")
@@ -76,7 +82,7 @@ class DevicePoolSpec(ApiModel):
     node_selector: LabelSelector = Field(default_factory=LabelSelector)
     """Nodes whose devices belong to the pool (in addition to ``site``)."""
     vendor: Vendor
-    """Accelerator vendor: nvidia, huawei or cambricon."""
+    """Accelerator vendor: nvidia, huawei, cambricon, amd, kunlunxin or metax."""
     model: str | None = Field(default=None, min_length=1, max_length=63)
     """Device model, e.g. H100-80GB; omit for any model of the vendor."""
     resource_name: str | None = Field(default=None, max_length=253)
@@ -90,8 +96,8 @@ class DevicePoolSpec(ApiModel):
     def _isolation_matches(self) -> DevicePoolSpec:
         if self.sharing.mode is not SharingMode.FRACTION and self.isolation is not Isolation.HARDWARE:
             raise ValueError("isolation: must be Hardware unless sharing.mode is Fraction")
-        if self.sharing.mode is SharingMode.MIG and self.vendor is not Vendor.NVIDIA:
-            raise ValueError("sharing.mode: MIG needs vendor nvidia")
+        if self.sharing.mode is SharingMode.MIG and self.vendor not in (Vendor.NVIDIA, Vendor.AMD):
+            raise ValueError("sharing.mode: MIG (hardware partitions) needs vendor nvidia or amd")
         return self
 
     CEL_RULES: ClassVar[list[dict[str, str]]] = [
@@ -101,8 +107,8 @@ class DevicePoolSpec(ApiModel):
             "fieldPath": ".isolation",
         },
         {
-            "rule": "!has(self.sharing) || self.sharing.mode != 'MIG' || self.vendor == 'nvidia'",
-            "message": "sharing.mode: MIG needs vendor nvidia",
+            "rule": "!has(self.sharing) || self.sharing.mode != 'MIG' || self.vendor in ['nvidia', 'amd']",
+            "message": "sharing.mode: MIG (hardware partitions) needs vendor nvidia or amd",
             "fieldPath": ".sharing.mode",
         },
     ]

@@ -27,14 +27,18 @@ from fractions import Fraction
 
 from motherboard.api.base import parse_quantity as api_quantity
 from motherboard.api.constants import (
+    RESOURCE_AMD_GPU,
     RESOURCE_ASCEND_310P,
     RESOURCE_ASCEND_910,
     RESOURCE_CAMBRICON_MLU,
+    RESOURCE_KUNLUNXIN_XPU,
+    RESOURCE_METAX_GPU,
     RESOURCE_NVIDIA_GPU,
     RESOURCE_NVIDIA_GPU_SHARED,
     RESOURCE_NVIDIA_MIG_PREFIX,
 )
 from motherboard.api.mig import mig_profile
+from motherboard.api.partitions import AMD_RESOURCE_DOMAIN, amd_partition, is_partition_resource
 from motherboard.scheduler.admission.resources import Resources
 
 MILLI_PER_DEVICE = 1000
@@ -44,7 +48,16 @@ CPU = "cpu"
 MEMORY = "memory"
 
 # Whole accelerators counted in milli-devices under their own name (no partitioning known to admission).
-_WHOLE_DEVICE_RESOURCES = frozenset({RESOURCE_ASCEND_910, RESOURCE_ASCEND_310P, RESOURCE_CAMBRICON_MLU})
+_WHOLE_DEVICE_RESOURCES = frozenset(
+    {
+        RESOURCE_ASCEND_910,
+        RESOURCE_ASCEND_310P,
+        RESOURCE_CAMBRICON_MLU,
+        RESOURCE_AMD_GPU,
+        RESOURCE_KUNLUNXIN_XPU,
+        RESOURCE_METAX_GPU,
+    }
+)
 # Resources whose quota unit is a thousandth (of a device, of a core): shown with an ``m`` suffix.
 _MILLI_RESOURCES = _WHOLE_DEVICE_RESOURCES | {RESOURCE_NVIDIA_GPU, CPU}
 # Byte-valued core resources: the quota unit is one byte.
@@ -109,6 +122,10 @@ def quota_units(
     if resource.startswith(RESOURCE_NVIDIA_MIG_PREFIX):
         profile = resource.removeprefix(RESOURCE_NVIDIA_MIG_PREFIX)
         return RESOURCE_NVIDIA_GPU, math.ceil(amount * mig_share_milli(profile, gpu_model))
+    if is_partition_resource(resource):
+        # An AMD compute partition counts as its share of the GPU, like a MIG slice (cpx_nps4 → 125).
+        profile = resource.removeprefix(AMD_RESOURCE_DOMAIN)
+        return RESOURCE_AMD_GPU, math.ceil(amount * amd_partition(profile, gpu_model).milli)
     if resource == RESOURCE_NVIDIA_GPU_SHARED:
         if not replicas_per_device or replicas_per_device < 1:
             raise QuantityError(f"{resource} needs replicas_per_device (the DevicePool's replica count)")

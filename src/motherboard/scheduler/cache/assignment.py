@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from motherboard.api.assignment import AssignedDevice, ContainerAssignment, DeviceAssignment
+from motherboard.api.resources import partition_resource
 from motherboard.scheduler.cache.state import ClusterState
 from motherboard.scheduler.cache.types import DeviceKind, Placement
 
@@ -30,12 +31,9 @@ def device_assignment(state: ClusterState, placement: Placement) -> DeviceAssign
                     AssignedDevice(id=ids[pick.device], milli=pick.milli, memory_mib=pick.memory_mib)
                 )
         resource = pod.devices.resource
-        if (
-            pod.devices.kind is DeviceKind.PARTITION
-            and pod.devices.profile
-            and resource.startswith("nvidia.com/")
-        ):
-            resource = f"nvidia.com/mig-{pod.devices.profile}"
+        if pod.devices.kind is DeviceKind.PARTITION and pod.devices.profile:
+            # The partition's own resource (nvidia.com/mig-1g.10gb, amd.com/cpx_nps4): what the plugin serves.
+            resource = partition_resource(resource, pod.devices.profile)
         containers = (
             ContainerAssignment(name=pod.devices.container, resource=resource, devices=tuple(devices)),
         )

@@ -255,7 +255,7 @@ def build_state(nodes: list[NodeSpec], catalog: Catalog) -> ClusterState:
                 continue
             if dev.mig_enabled or dev.partitions:
                 dev_mig[i, j] = True
-                if dev.mig_enabled:
+                if dev.mig_enabled and dev.vendor.value == "nvidia":  # AMD modes: N equal partitions
                     validate_layout(dev.model, [MigInstance(p.profile, p.start) for p in dev.partitions])
                 for part in dev.partitions:
                     if part.health.value == "Healthy":

@@ -10,14 +10,22 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from motherboard.api.constants import RESOURCE_NVIDIA_GPU, RESOURCE_NVIDIA_MIG_PREFIX
-from motherboard.api.resources import DEFAULT_SHARES_PER_DEVICE
+from motherboard.api.constants import RESOURCE_AMD_GPU, RESOURCE_NVIDIA_GPU, RESOURCE_NVIDIA_MIG_PREFIX
+from motherboard.api.partitions import AMD_RESOURCE_DOMAIN, is_partition_resource
+from motherboard.api.resources import DEFAULT_SHARES_PER_DEVICE, partition_resource
 from motherboard.devices.model import Vendor
 from motherboard.scheduler.admission import Resources, parse_quantity, quota_key, quota_units
 from motherboard.scheduler.cache import WHOLE_MILLI, DeviceKind, DeviceRequest, PodRequest
 
 Obj = dict[str, Any]
-DEVICE_DOMAINS = ("nvidia.com/", "huawei.com/", "cambricon.com/")
+DEVICE_DOMAINS = (
+    "nvidia.com/",
+    "huawei.com/",
+    "cambricon.com/",
+    "amd.com/",
+    "kunlunxin.com/",
+    "metax-tech.com/",
+)
 MIB = 2**20
 
 
@@ -37,6 +45,9 @@ def device_request(spec: Obj, raw: Obj | None) -> tuple[DeviceRequest | None, st
         req = DeviceRequest(
             DeviceKind.PARTITION, count, profile=profile, resource=RESOURCE_NVIDIA_GPU, **common
         )
+    elif is_partition_resource(resource):  # an AMD compute partition: amd.com/cpx_nps4
+        profile = resource.removeprefix(AMD_RESOURCE_DOMAIN)
+        req = DeviceRequest(DeviceKind.PARTITION, count, profile=profile, resource=RESOURCE_AMD_GPU, **common)
     elif resource.endswith(".shared") or sharing.get("mode") == "Fraction":
         fraction = sharing.get("fraction")
         milli = (
@@ -63,7 +74,7 @@ def pod_quota(pod: PodRequest, pool: str | None) -> Resources:
     d = pod.devices
     if d is not None:
         if d.kind is DeviceKind.PARTITION:
-            family, amount = quota_units(f"{RESOURCE_NVIDIA_MIG_PREFIX}{d.profile}", d.count)
+            family, amount = quota_units(partition_resource(d.resource, d.profile or ""), d.count)
         elif d.kind is DeviceKind.FRACTION:
             family, amount = quota_units(d.resource.removesuffix(".shared"), 1, share=Fraction(d.milli, 1000))
         else:
