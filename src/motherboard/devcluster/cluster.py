@@ -87,6 +87,7 @@ ORDER = (
     "kwok",
     "containerd",
     "kubelet",
+    "kube-proxy",
     "prometheus",  # stopped first: no scrape errors from a control plane going away
 )
 LABEL_DEVICE_PLUGIN = "motherboard.io/device-plugin"
@@ -219,6 +220,7 @@ class DevCluster:
             "kube-scheduler": f"https://127.0.0.1:{port}/healthz",
             "kwok": f"http://127.0.0.1:{port}/healthz",
             "kubelet": f"http://127.0.0.1:{port}/healthz",
+            "kube-proxy": f"http://127.0.0.1:{port}/healthz",
             "prometheus": f"http://127.0.0.1:{port}/-/ready",
         }[name]
 
@@ -306,7 +308,7 @@ class DevCluster:
             )
         self.down(progress=_quiet)
         binaries = bins or ensure_binaries(progress, real_nodes=bool(count))
-        if count and not binaries.kubelet.is_file():
+        if count and not (binaries.kubelet.is_file() and binaries.kube_proxy.is_file()):
             binaries = ensure_binaries(progress, real_nodes=True)
         node_images = self._node_images(progress) if count else []
         timings["build"] = time.monotonic() - t0
@@ -316,7 +318,7 @@ class DevCluster:
         if kube_scheduler:
             names.append("kube-scheduler")
         if count:
-            names += ["kubelet", "kubelet-healthz"]
+            names += ["kubelet", "kubelet-healthz", "kube-proxy", "kube-proxy-metrics"]
         state = ClusterState(ports=dict(zip(names, free_ports(len(names)), strict=True)))
         state.real_nodes = [realnode.node_name(i) for i in range(count)]
         self._save(state)
@@ -427,6 +429,8 @@ class DevCluster:
         for name in real_nodes or ():
             # Each kubelet is its node and nothing more: the Node authorizer and NodeRestriction key on this.
             pkimod.make_leaf(p, f"kubelet-{name}", f"system:node:{name}", organizations=("system:nodes",))
+        if real_nodes:  # bootstrap RBAC's system:node-proxier role is bound to this user
+            pkimod.make_leaf(p, "kube-proxy", realnode.KUBE_PROXY_USER)
 
     def _start_all(
         self, state: ClusterState, bins: Binaries, kube_scheduler: bool, progress: Progress
@@ -691,6 +695,20 @@ class DevCluster:
         progress(
             f"  real node {name} Ready in {time.monotonic() - t:.1f}s (site {spec.labels.get(LABEL_SITE)})"
         )
+        # Service ClusterIPs and NodePorts; after the Node exists, whose primary IP its NodePorts listen on.
+        t = time.monotonic()
+        proxy = self.pki.pair("kube-proxy")
+        proxy_kubeconfig = self._component_kubeconfig("kube-proxy")
+        write_kubeconfig(
+            proxy_kubeconfig, server, self.pki.ca.cert, proxy.cert, proxy.key, realnode.KUBE_PROXY_USER
+        )
+        progress(f"starting kube-proxy {name} (iptables mode)")
+        argv = realnode.kube_proxy_argv(bins.kube_proxy, proxy_kubeconfig, name, state.ports)
+        rec = spawn("kube-proxy", argv, self.log_dir / "kube-proxy.log", cwd=self.dir)
+        state.processes["kube-proxy"] = rec
+        self._save(state)
+        realnode.wait_kube_proxy(rec, state.ports["kube-proxy"])
+        timings["kube-proxy"] = time.monotonic() - t
 
     def _spawn_kubelet(
         self,
@@ -772,6 +790,10 @@ class DevCluster:
         if state is None:
             return []
         stopped: list[str] = []
+        proxy = state.processes.pop("kube-proxy", None)  # first: it would program chains `down` removes
+        if realnode.stop_process(proxy):
+            progress(f"stopped kube-proxy (pid {proxy.pid if proxy else '?'})")
+            stopped.append("kube-proxy")
         kubelet, containerd = state.processes.pop("kubelet", None), state.processes.pop("containerd", None)
         if realnode.stop_process(kubelet):
             progress(f"stopped kubelet (pid {kubelet.pid if kubelet else '?'})")
@@ -782,7 +804,7 @@ class DevCluster:
             progress(f"stopped containerd (pid {containerd.pid if containerd else '?'})")
             stopped.append("containerd")
         undo_error: realnode.RealNodeError | None = None
-        if state.real_nodes or kubelet or containerd:
+        if state.real_nodes or kubelet or containerd or proxy:
             try:
                 realnode.release_host(self.dir, progress)
             except realnode.RealNodeError as exc:  # the control plane still goes; the error is reported after

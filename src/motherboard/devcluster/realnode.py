@@ -24,6 +24,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -304,6 +305,9 @@ def host_leftovers(record: HostRecord) -> list[str]:
     ]
     if rules:
         left.append(f"{len(rules)} iptables rules ({IPTABLES_COMMENT})")
+    chains = _new_kube_chains(record.preexisting_chains)
+    if chains:
+        left.append(f"{len(chains)} kubelet/kube-proxy iptables chains (e.g. {chains[0]})")
     if _kubepods_cgroups():
         left.append("the kubepods cgroups")
     return left
@@ -364,7 +368,21 @@ def _as_check(rule: list[str]) -> list[str]:
     return ["-C" if arg == "-A" else arg for arg in rule]
 
 
+def _new_kube_chains(preexisting: dict[str, list[str]]) -> list[str]:
+    """``iptables/nat/KUBE-SERVICES``-style names of the ``KUBE-*`` chains that were not there before."""
+    if not preexisting:  # no snapshot yet: nothing of ours can have been added
+        return []
+    return [
+        f"{cmd}/{table}/{chain}"
+        for cmd in IPTABLES
+        for table in TABLES
+        for chain in _chains(table, cmd)
+        if chain.startswith(KUBELET_CHAIN_PREFIXES) and chain not in preexisting.get(f"{cmd}/{table}", [])
+    ]
+
+
 def _remove_kubelet_chains(preexisting: dict[str, list[str]]) -> None:
+    """The kubelet's and kube-proxy's chains (``KUBE-*``, both families), with every jump into them."""
     for cmd in IPTABLES:
         for table in TABLES:
             before = set(preexisting.get(f"{cmd}/{table}", []))
@@ -374,7 +392,7 @@ def _remove_kubelet_chains(preexisting: dict[str, list[str]]) -> None:
                 continue
             # Jumps into the kubelet's chains from other chains go first, then the chains themselves.
             for line in _sh([cmd, "-t", table, "-S"], check=False).stdout.splitlines():
-                parts = line.split()
+                parts = shlex.split(line)  # kube-proxy's jumps carry quoted comments with spaces
                 jumps_in = parts[:1] == ["-A"] and "-j" in parts and parts[parts.index("-j") + 1] in ours
                 if jumps_in and parts[1] not in ours:
                     _sh([cmd, "-t", table, "-D", *parts[1:]], check=False)
@@ -525,6 +543,70 @@ def kubelet_argv(kubelet: Path, node_dir: Path, kubeconfig: Path, spec: NodeSpec
     if spec.taints:
         argv.append("--register-with-taints=" + ",".join(spec.taints))
     return argv
+
+
+# --- kube-proxy --------------------------------------------------------------------------------------------------
+KUBE_PROXY_USER = "system:kube-proxy"
+"""The user Kubernetes' bootstrap RBAC binds to ``system:node-proxier`` (watch Services, EndpointSlices, Nodes)."""
+
+
+def kube_proxy_argv(kube_proxy: Path, kubeconfig: Path, node: str, ports: dict[str, int]) -> list[str]:
+    """kube-proxy in iptables mode for the real node, touching no host setting beyond its own chains.
+
+    - ``--cluster-cidr`` with ``ClusterCIDR`` local detection: traffic from outside the pod subnet (this host)
+      is masqueraded to the bridge address, so pods answer through the host and the DNAT is undone;
+    - ``--conntrack-*=0``: leave the host's conntrack table size and timeouts alone (no sysctl writes, which
+      the VMs' missing capabilities could refuse and which ``down`` would have to restore);
+    - ``--nodeport-addresses=primary``: NodePorts on the node IP only, so no ``route_localnet`` on every
+      interface for localhost NodePorts;
+    - health and metrics on loopback ports of their own (the defaults 10256/10249 would clash with another
+      kube-proxy on the machine).
+    """
+    return [
+        str(kube_proxy),
+        f"--kubeconfig={kubeconfig}",
+        f"--hostname-override={node}",
+        "--proxy-mode=iptables",
+        f"--cluster-cidr={POD_SUBNET}",
+        "--detect-local-mode=ClusterCIDR",
+        "--nodeport-addresses=primary",
+        "--iptables-localhost-nodeports=false",
+        "--conntrack-max-per-core=0",
+        "--conntrack-tcp-timeout-established=0s",
+        "--conntrack-tcp-timeout-close-wait=0s",
+        f"--healthz-bind-address=127.0.0.1:{ports['kube-proxy']}",
+        f"--metrics-bind-address=127.0.0.1:{ports['kube-proxy-metrics']}",
+        "--v=1",
+    ]
+
+
+def wait_kube_proxy(rec: ProcessRecord, healthz_port: int, timeout_s: float = 60) -> None:
+    """Until kube-proxy's ``/healthz`` says it has programmed the rules (it answers 503 before the first sync)."""
+    import urllib.error
+    import urllib.request
+
+    url = f"http://127.0.0.1:{healthz_port}/healthz"
+    deadline = time.monotonic() + timeout_s
+    detail = "no answer"
+    while time.monotonic() < deadline:
+        if not is_alive(rec):
+            tail = Path(rec.log).read_text(errors="replace").strip().splitlines()[-5:]
+            raise RealNodeError("kube-proxy exited during start-up; last log lines:\n  " + "\n  ".join(tail))
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except urllib.error.HTTPError as exc:
+            detail = f"HTTP {exc.code}"
+        except OSError as exc:
+            detail = str(exc)
+        time.sleep(0.2)
+    raise RealNodeError(f"kube-proxy not healthy after {timeout_s:.0f}s ({url}: {detail}); see {rec.log}")
+
+
+def service_chains() -> list[str]:
+    """kube-proxy's per-Service chains in the nat table (``KUBE-SVC-*``), as programmed now."""
+    return [c for c in _chains("nat") if c.startswith("KUBE-SVC-")]
 
 
 def socket_answers(path: str) -> bool:
