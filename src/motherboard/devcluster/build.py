@@ -28,6 +28,9 @@ K8S_VERSION = "v1.35.4"
 ETCD_VERSION = "v3.6.16"
 KWOK_VERSION = "v0.8.0"
 HELM_VERSION = "v3.22.0"
+KUEUE_VERSION = "v0.17.0"
+VOLCANO_VERSION = "v1.10.0"
+"""The newest Volcano the Go module proxy serves: v1.10.1 to v1.13.1 answer 403 ("not available")."""
 
 
 def _k8s_version_ldflags(version: str) -> tuple[str, ...]:
@@ -149,6 +152,26 @@ KUBE_PROXY = GoTool(
 )
 NODE_TOOLS: tuple[GoTool, ...] = (KUBELET, KUBE_PROXY)
 """Binaries a real node needs on top of :data:`TOOLS`; built by :func:`ensure_binaries` only on request."""
+
+KUEUE = GoTool(
+    name="kueue",
+    module="sigs.k8s.io/kueue",
+    version=KUEUE_VERSION,
+    binaries={"kueue": "sigs.k8s.io/kueue/cmd/kueue"},
+)
+VOLCANO = GoTool(
+    name="volcano",
+    module="volcano.sh/volcano",
+    version=VOLCANO_VERSION,
+    # Several packages: each binary is named after its cmd/<name> element.
+    binaries={
+        "scheduler": "volcano.sh/volcano/cmd/scheduler",
+        "controller-manager": "volcano.sh/volcano/cmd/controller-manager",
+        "webhook-manager": "volcano.sh/volcano/cmd/webhook-manager",
+    },
+)
+PEER_TOOLS: dict[str, GoTool] = {"kueue": KUEUE, "volcano": VOLCANO}
+"""The systems benchmarked against Motherboard (``dev-cluster up --peers``, :mod:`.peers`); built on request."""
 
 
 class BuildError(RuntimeError):
