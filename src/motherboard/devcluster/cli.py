@@ -13,6 +13,7 @@ from rich.table import Table
 from motherboard.devcluster.build import BuildError
 from motherboard.devcluster.cluster import ClusterError, DevCluster, default_profile
 from motherboard.devcluster.images import ImageError
+from motherboard.devcluster.peers import PeerError, parse_peers
 from motherboard.devcluster.pki import PKIError
 from motherboard.devcluster.profile import ClusterProfile
 from motherboard.devcluster.realnode import RealNodeError
@@ -76,12 +77,21 @@ def up(
             "processes registered next to the cluster, with the chart's alert rules (docs/observability.md).",
         ),
     ] = False,
+    peers: Annotated[
+        str | None,
+        typer.Option(
+            "--peers",
+            help="Also run the systems Motherboard is benchmarked against, built from their pinned Go "
+            "modules: kueue, volcano, or kueue,volcano (docs/benchmarks.md, bench/peers.py).",
+        ),
+    ] = None,
     state_dir: StateOption = None,
 ) -> None:
     """Build the binaries if needed, start the control plane and create the profile's kwok nodes."""
     prof = _load_profile(profile or default_profile())
     cluster = DevCluster(state_dir)
     try:
+        peer_names = parse_peers(peers)
         result = cluster.up(
             prof,
             reuse=reuse,
@@ -89,8 +99,9 @@ def up(
             progress=console.print,
             real_nodes=real_nodes,
             prometheus=with_prometheus,
+            peers=peer_names,
         )
-    except (ClusterError, BuildError, PKIError, RealNodeError, ImageError, TimeoutError) as exc:
+    except (ClusterError, BuildError, PKIError, RealNodeError, ImageError, PeerError, TimeoutError) as exc:
         raise _fail(str(exc)) from None
     times = ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items())
     rss = sum(result.rss_mib.values())

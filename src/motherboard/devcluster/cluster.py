@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -22,6 +22,7 @@ from typing import Any
 
 from motherboard.api.constants import LABEL_REGION, LABEL_SITE, LABEL_SITE_KIND, LABEL_ZONE
 from motherboard.devcluster import images as imagesmod
+from motherboard.devcluster import peers as peersmod
 from motherboard.devcluster import pki as pkimod
 from motherboard.devcluster import prometheus as prommod
 from motherboard.devcluster import realnode
@@ -251,6 +252,9 @@ class DevCluster:
                     name, rec.pid, running, healthy, detail, rss_mib(rec.pid) if running else None
                 )
             )
+        for peer in peersmod.status(self):  # --peers: Kueue's and Volcano's processes
+            rss = rss_mib(peer.pid) if peer.running and peer.pid else None
+            out.append(ComponentStatus(peer.name, peer.pid, peer.running, peer.healthy, peer.detail, rss))
         return out
 
     def is_healthy(self) -> bool:
@@ -269,11 +273,13 @@ class DevCluster:
         node_timeout_s: float = 600,
         real_nodes: int | None = None,
         prometheus: bool = False,
+        peers: Sequence[str] = (),
     ) -> UpResult:
         """Start the cluster (or reuse a healthy one) and create the profile's nodes.
 
         ``real_nodes`` overrides the profile's ``realNodes.count`` (None: take the profile's, 0 without one).
         ``prometheus`` also runs Prometheus (:mod:`motherboard.devcluster.prometheus`), in a reused one too.
+        ``peers`` (``kueue``, ``volcano``) also runs those systems (:mod:`motherboard.devcluster.peers`).
         """
         timings: dict[str, float] = {}
         t0 = time.monotonic()
@@ -295,6 +301,8 @@ class DevCluster:
                 result_nodes = self._apply_profile(profile, progress, timings, node_timeout_s)
                 if prometheus and "prometheus" not in state.processes:
                     self.start_prometheus(progress, state)
+                missing = [p for p in peers if peersmod.process_names(p)[0] not in state.processes]
+                timings.update(peersmod.start(self, state, missing, progress))
                 return UpResult(True, result_nodes, timings, self._rss(state), tuple(state.real_nodes))
             if not reuse:
                 raise ClusterError(
@@ -311,6 +319,7 @@ class DevCluster:
         if count and not (binaries.kubelet.is_file() and binaries.kube_proxy.is_file()):
             binaries = ensure_binaries(progress, real_nodes=True)
         node_images = self._node_images(progress) if count else []
+        peersmod.ensure_built(peers, progress)  # before anything starts: a peer that cannot build fails here
         timings["build"] = time.monotonic() - t0
         t1 = time.monotonic()
         self._fresh_state_dir()
@@ -331,6 +340,7 @@ class DevCluster:
             nodes = self._apply_profile(profile, progress, timings, node_timeout_s)
             if prometheus:
                 self.start_prometheus(progress, state)
+            timings.update(peersmod.start(self, state, peers, progress))
             if count:
                 t2 = time.monotonic()
                 self._start_real_node(state, binaries, profile, node_images, progress, timings)
@@ -810,6 +820,10 @@ class DevCluster:
             except realnode.RealNodeError as exc:  # the control plane still goes; the error is reported after
                 undo_error = exc
         self._save(state)
+        for name, peer in [(n, r) for n, r in state.processes.items() if n not in ORDER]:  # --peers first
+            if stop(peer):
+                progress(f"stopped {name} (pid {peer.pid})")
+                stopped.append(name)
         for name in reversed(ORDER):
             rec = state.processes.get(name)
             if rec is not None and stop(rec):
