@@ -1,9 +1,11 @@
-"""Write the dashboards into the chart, say which committed files are stale, list the metrics they read."""
+"""Write the dashboards and the alert rules into the chart, say which committed files are stale, list the
+metrics they read."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from motherboard.dashboards.alerts import RULES_FILE, render_rules
 from motherboard.dashboards.definitions import DASHBOARDS
 from motherboard.dashboards.model import Dashboard
 from motherboard.dashboards.promql import metric_names, variable_metric_names
@@ -12,6 +14,25 @@ from motherboard.dashboards.promql import metric_names, variable_metric_names
 def default_directory() -> Path:
     """``charts/motherboard/dashboards`` of the checkout this package runs from."""
     return Path(__file__).resolve().parents[3] / "charts" / "motherboard" / "dashboards"
+
+
+def default_rules_directory() -> Path:
+    """``charts/motherboard/files``: the alert rules as a plain Prometheus rule file."""
+    return default_directory().parent / "files"
+
+
+def write_rules(directory: Path) -> Path:
+    """Write the alert rule file into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / RULES_FILE
+    path.write_text(render_rules())
+    return path
+
+
+def stale_rules(directory: Path) -> list[str]:
+    """``[RULES_FILE]`` when the committed rule file is missing or differs from the definitions."""
+    path = directory / RULES_FILE
+    return [] if path.is_file() and path.read_text() == render_rules() else [RULES_FILE]
 
 
 def rendered() -> dict[str, str]:
