@@ -25,12 +25,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
-crds: install ## Regenerate crds/ (and the chart's copy) from the pydantic API models; the dashboards too
+crds: install ## Regenerate crds/ (and the chart's copy) from the pydantic API models; the dashboards and alert rules too
 	$(BIN)/motherboard crds --output crds
 	$(BIN)/motherboard crds --output charts/motherboard/crds
 	$(BIN)/python -m motherboard.dashboards
 
-verify: install ## Fail if generated files (crds/, the chart's CRDs, dashboards) are out of date
+verify: install ## Fail if generated files (crds/, the chart's CRDs, dashboards, alert rules) are out of date
 	$(BIN)/motherboard crds --check --output crds
 	$(BIN)/motherboard crds --check --output charts/motherboard/crds
 	$(BIN)/python -m motherboard.dashboards --check
