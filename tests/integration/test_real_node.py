@@ -6,7 +6,8 @@ the kubelet's fixed device-plugin directory), so only one runs per machine. A lo
 sessions; a developer's running real node makes the fixture fail with the command that stops it.
 
 What runs on the node is real: pods start in runc, their logs come back through the API server from the
-kubelet, a pod on the bridge calls the API server through the ``kubernetes`` Service, and the simulated
+kubelet, a pod on the bridge calls the API server through the ``kubernetes`` Service, kube-proxy balances
+a Service's ClusterIP and NodePort over its ready pods (from the host and from a pod), and the simulated
 device plugin runs as its DaemonSet (``device-plugins/``, applied unchanged) from an image built here
 without a registry, registers with the kubelet and serves the Allocate calls that give pods the devices
 Motherboard's scheduler assigned.
@@ -14,6 +15,8 @@ Motherboard's scheduler assigned.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import fcntl
 import ipaddress
 import json
@@ -22,6 +25,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -235,6 +239,115 @@ print(json.dumps({"host": host, "port": port, "version": version, "ip": os.envir
         assert on_bridge is not host_network, seen  # a bridge pod, and a host-network one (node IP)
 
 
+WEB_PORT = 8080
+WEB_SERVER = (
+    # Serves its own pod name at / and, once the file exists, /ready (the readiness probe's path).
+    f'mkdir -p /tmp/www && printf %s "$HOSTNAME" > /tmp/www/index.html && '
+    f'if [ "$READY" = yes ]; then touch /tmp/www/ready; fi && '
+    f"exec python3 -m http.server {WEB_PORT} --directory /tmp/www"
+)
+
+
+def web_pod(name: str, ready: bool) -> dict[str, Any]:
+    container = {
+        "name": "web",
+        "image": images.PYTHON_REF,
+        "imagePullPolicy": "Never",
+        "command": ["sh", "-c", WEB_SERVER],
+        "env": [{"name": "READY", "value": "yes" if ready else "no"}],
+        "ports": [{"containerPort": WEB_PORT}],
+        "readinessProbe": {"httpGet": {"path": "/ready", "port": WEB_PORT}, "periodSeconds": 1},
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": "web"}},
+        "spec": {"tolerations": [EDGE_TOLERATION], "containers": [container]},
+    }
+
+
+def get_text(url: str, timeout: float = 3) -> str:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return str(resp.read().decode())
+
+
+def answers(url: str, n: int) -> collections.Counter[str]:
+    return collections.Counter(get_text(url) for _ in range(n))
+
+
+def test_a_service_balances_over_ready_pods_only_from_the_host_and_from_a_pod(
+    real: RealCluster, ns: str
+) -> None:
+    """kube-proxy implements the ClusterIP and the NodePort: the host and a pod on the bridge reach the
+    Service, every ready pod answers, the not-ready one never does until its readiness probe passes."""
+    pods = {"web-0": True, "web-1": True, "web-2": False}
+    for name, ready in pods.items():
+        real.core.create_namespaced_pod(ns, web_pod(name, ready))
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web"},
+        # NodePort: a ClusterIP Service that also listens on the node IP.
+        "spec": {
+            "type": "NodePort",
+            "selector": {"app": "web"},
+            "ports": [{"port": 80, "targetPort": WEB_PORT}],
+        },
+    }
+    svc = real.core.create_namespaced_service(ns, service)
+    cluster_ip, node_port = svc.spec.cluster_ip, svc.spec.ports[0].node_port
+    assert ipaddress.ip_address(cluster_ip) in ipaddress.ip_network("10.96.0.0/12")
+    discovery = client.DiscoveryV1Api(real.api)
+
+    def endpoints() -> dict[str, bool] | None:
+        slices = discovery.list_namespaced_endpoint_slice(ns, label_selector="kubernetes.io/service-name=web")
+        found = {
+            e.target_ref.name: bool(e.conditions.ready) for s in slices.items for e in (s.endpoints or [])
+        }
+        return found if found == pods else None
+
+    wait_for("the EndpointSlice with 2 ready and 1 not-ready pod", endpoints, timeout=90)
+    ready = {name for name, ok in pods.items() if ok}
+    url = f"http://{cluster_ip}/"
+
+    seen: collections.Counter[str] = collections.Counter()  # every answer the host got, waiting included
+
+    def both_ready_pods_answer() -> bool:
+        # kube-proxy programs the endpoints it has seen, a sync (>= 1 s apart) behind the EndpointSlice.
+        with contextlib.suppress(OSError):
+            seen.update(answers(url, 10))
+        return set(seen) >= ready
+
+    started = time.monotonic()
+    wait_for(
+        "both ready pods to answer through the ClusterIP from the host", both_ready_pods_answer, timeout=30
+    )
+    _log(f"ClusterIP {cluster_ip} balanced over both ready pods {time.monotonic() - started:.1f}s later")
+    from_host = answers(url, 60)
+    assert set(from_host) == ready, from_host  # both ready pods (2^-59 odds otherwise)
+    assert "web-2" not in seen, seen  # the not-ready pod: never, not even before the first full sync
+    from_node_port = answers(f"http://{realnode.NODE_IP}:{node_port}/", 20)
+    assert set(from_node_port) <= ready and sum(from_node_port.values()) == 20, from_node_port
+
+    # A pod on the bridge, through the Service's environment variables (the cluster runs no DNS).
+    code = """
+import collections, json, os, urllib.request
+url = f"http://{os.environ['WEB_SERVICE_HOST']}:{os.environ['WEB_SERVICE_PORT']}/"
+print(json.dumps(collections.Counter(urllib.request.urlopen(url, timeout=5).read().decode() for _ in range(40))))
+"""
+    real.core.create_namespaced_pod(ns, python_pod("client", code))
+    finished(real, ns, "client")
+    from_pod = json.loads(real.core.read_namespaced_pod_log("client", ns).strip().splitlines()[-1])
+    assert set(from_pod) == ready and sum(from_pod.values()) == 40, from_pod
+
+    # Readiness, not anything else, kept web-2 out: once its probe passes it gets its share.
+    real.kubectl("-n", ns, "exec", "web-2", "--", "touch", "/tmp/www/ready")
+    pods["web-2"] = True
+    wait_for("web-2 to become a ready endpoint", endpoints, timeout=60)
+    wait_for("web-2 to answer through the ClusterIP", lambda: "web-2" in answers(url, 10) or None, timeout=30)
+    _log(f"ClusterIP answers: host {dict(from_host)}, NodePort {dict(from_node_port)}, pod {from_pod}")
+
+
 @pytest.fixture(scope="module")
 def device_plugin(real: RealCluster) -> dict[str, str]:
     """The simulated plugin's DaemonSet, applied as shipped; returns the node's allocatable once it shows."""
@@ -433,7 +546,7 @@ def test_down_after_a_crash_leaves_nothing_on_the_host(real: RealCluster) -> Non
     """Last in the module: SIGKILL containerd and the kubelet (shims and pods stay), then `down`."""
     state = real.dev.load_state()
     assert state is not None
-    for name in ("kubelet", "containerd"):
+    for name in ("kube-proxy", "kubelet", "containerd"):
         os.kill(state.processes[name].pid, signal.SIGKILL)
     assert realnode.HostRecord.load() is not None
     real.dev.down(progress=_log)
@@ -446,8 +559,9 @@ def test_down_after_a_crash_leaves_nothing_on_the_host(real: RealCluster) -> Non
         subprocess.run(["ip", "link", "show", realnode.BRIDGE], capture_output=True, check=False).returncode
         != 0
     )
-    rules = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout
-    assert "KUBE-" not in rules and realnode.IPTABLES_COMMENT not in rules
+    for save in ("iptables-save", "ip6tables-save"):  # the kubelet's and kube-proxy's chains, our DNAT
+        rules = subprocess.run([save], capture_output=True, text=True, check=True).stdout
+        assert "KUBE-" not in rules and realnode.IPTABLES_COMMENT not in rules, save
     assert not any(Path("/sys/fs/cgroup").glob("*/kubepods")) and not Path("/sys/fs/cgroup/kubepods").exists()
     assert not Path("/var/lib/kubelet").exists() and realnode.HostRecord.load() is None
     leftovers = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _is_ours(p)]
@@ -459,4 +573,8 @@ def _is_ours(proc: Path) -> bool:
         argv = (proc / "cmdline").read_bytes()
     except OSError:
         return False
-    return b"containerd-shim" in argv or (b"kubelet" in argv and b"real-node" in argv)
+    return (
+        b"containerd-shim" in argv
+        or (b"kubelet" in argv and b"real-node" in argv)
+        or (b"kube-proxy" in argv and b"--hostname-override=" + NODE.encode() in argv)
+    )

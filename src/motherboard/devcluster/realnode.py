@@ -1,4 +1,4 @@
-"""A real node beside the kwok ones: the pinned kubelet with containerd and runc, on a CNI bridge.
+"""A real node beside the kwok ones: the pinned kubelet and kube-proxy, containerd and runc, a CNI bridge.
 
 What it takes, and why (probed on the project's VMs, see ``docs/devcluster.md``):
 
@@ -9,11 +9,19 @@ What it takes, and why (probed on the project's VMs, see ``docs/devcluster.md``)
 - the node IP is a /32 added to ``lo`` (:data:`NODE_IP`): the kubelet refuses a loopback node IP, and without
   an InternalIP the API server cannot reach it for logs/exec. The API server prefers InternalIP and calls the
   kubelet with a client certificate (:mod:`motherboard.devcluster.cluster`);
-- pods reach the API server through the in-cluster ``kubernetes`` Service: nothing else implements its VIP
-  here (no kube-proxy), so DNAT rules map ``10.96.0.1:443``, from the bridge and from this host (host-network
-  pods), to the API server's loopback port, which ``route_localnet`` on the bridge allows;
+- kube-proxy (iptables mode, :func:`kube_proxy_argv`) implements every other Service's ClusterIP and
+  NodePort on this host, balancing over the ready endpoints of its EndpointSlices: from this host, whose
+  connections it masquerades to the bridge address, and from pods on the bridge (``br_netfilter`` with
+  ``bridge-nf-call-iptables=1`` undoes the DNAT on replies that stay on the bridge). It changes no sysctl:
+  conntrack limits are left as they are and NodePorts listen on the node IP only;
+- pods reach the API server through the in-cluster ``kubernetes`` Service, which kube-proxy cannot serve: its
+  endpoint is the API server's loopback address, which an EndpointSlice may not hold (the endpoint
+  reconciler is ``none``). So DNAT rules map ``10.96.0.1:443``, from the bridge and from this host
+  (host-network pods), to the API server's loopback port, which ``route_localnet`` on the bridge allows.
+  kube-proxy's nat chains have no rule for an endpoint-less Service, so the DNAT after them applies, and
+  its filter REJECT for ``10.96.0.1`` never matches the already-rewritten packets;
 - everything host-wide (the device-plugin socket directory the kubelet hard-codes, the ``kubepods`` cgroups,
-  the kubelet's iptables chains, ``/run/containerd``) allows one real-node cluster per machine: a lock in
+  the kubelet's and kube-proxy's iptables chains, ``/run/containerd``) allows one real-node cluster per machine: a lock in
   :data:`HOST_DIR` says whose it is, and a record written *before* each host change lets ``down`` undo all
   of them, also after the process that ran ``up`` died.
 """
