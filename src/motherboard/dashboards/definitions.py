@@ -1,4 +1,4 @@
-"""The four Motherboard dashboards: devices, tenants, jobs and scheduler health.
+"""The Motherboard dashboards: devices, tenants, jobs, scheduler health and (``inference.py``) inference.
 
 Every query reads only metrics the components export (``motherboard_operator_*``,
 ``motherboard_scheduler_*``, ``motherboard_deviceplugin_*`` and the client library's ``process_*``); a unit
@@ -10,6 +10,7 @@ ServiceMonitor relabelling (``serviceMonitor.nodeLabels``).
 
 from __future__ import annotations
 
+from motherboard.dashboards.inference import INFERENCE
 from motherboard.dashboards.model import Dashboard, Panel, Row, Target, Variable
 
 _DEVICES = 'motherboard_deviceplugin_devices{site=~"$site"}'
@@ -203,28 +204,32 @@ JOBS = Dashboard(
             (
                 Panel(
                     "Running",
-                    (Target('sum(motherboard_operator_jobs{phase="Running"})'),),
+                    (Target('sum(motherboard_operator_jobs{phase="Running"}) or vector(0)'),),
                     kind="stat",
                     width=6,
                     height=5,
                 ),
                 Panel(
                     "Waiting",
-                    (Target('sum(motherboard_operator_jobs{phase=~"Pending|Queued|Admitted"})'),),
+                    (
+                        Target(
+                            'sum(motherboard_operator_jobs{phase=~"Pending|Queued|Admitted"}) or vector(0)'
+                        ),
+                    ),
                     kind="stat",
                     width=6,
                     height=5,
                 ),
                 Panel(
                     "Failed",
-                    (Target('sum(motherboard_operator_jobs{phase="Failed"})'),),
+                    (Target('sum(motherboard_operator_jobs{phase="Failed"}) or vector(0)'),),
                     kind="stat",
                     width=6,
                     height=5,
                 ),
                 Panel(
                     "Preempted",
-                    (Target('sum(motherboard_operator_jobs{phase="Preempted"})'),),
+                    (Target('sum(motherboard_operator_jobs{phase="Preempted"}) or vector(0)'),),
                     kind="stat",
                     width=6,
                     height=5,
@@ -398,15 +403,15 @@ SCHEDULER = Dashboard(
                 ),
                 Panel(
                     "Scheduler memory",
-                    (Target('process_resident_memory_bytes{pod=~".*scheduler.*"}', "{{pod}}"),),
+                    (Target('process_resident_memory_bytes{job=~".*scheduler.*"}', "{{instance}}"),),
                     unit="bytes",
                 ),
                 Panel(
                     "Scheduler CPU",
                     (
                         Target(
-                            'rate(process_cpu_seconds_total{pod=~".*scheduler.*"}[$__rate_interval])',
-                            "{{pod}}",
+                            'rate(process_cpu_seconds_total{job=~".*scheduler.*"}[$__rate_interval])',
+                            "{{instance}}",
                         ),
                     ),
                     unit="percentunit",
@@ -421,5 +426,6 @@ DASHBOARDS: dict[str, Dashboard] = {
     "tenants": TENANTS,
     "jobs": JOBS,
     "scheduler": SCHEDULER,
+    "inference": INFERENCE,
 }
 """File stem in ``charts/motherboard/dashboards/`` → dashboard."""

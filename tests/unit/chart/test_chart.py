@@ -172,7 +172,7 @@ def test_dashboards_are_configmaps_for_the_grafana_sidecar(rendered: list[dict[s
     files = {p.name: p.read_text() for p in (CHART / "dashboards").glob("*.json")}
     if not dashboards:  # ci/minimal turns them off
         return
-    assert len(dashboards) == len(files) == 4
+    assert len(dashboards) == len(files) == 5  # devices, tenants, jobs, scheduler, inference
     for config_map in dashboards.values():
         assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
         ((key, text),) = config_map["data"].items()

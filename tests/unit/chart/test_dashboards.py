@@ -1,9 +1,11 @@
 """The Grafana dashboards: committed JSON matches the definitions, and every query reads only metrics the
-operator, scheduler and device plugin really export (their metric objects, in the live default registry)."""
+operator, scheduler and device plugin really export (their metric objects, in the live default registry) or
+the model runtime renders. tests/integration/test_prometheus.py evaluates every query in a real Prometheus."""
 
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY, generate_latest
@@ -15,6 +17,9 @@ from motherboard.dashboards import (
     metric_names,
     stale_files,
 )
+from motherboard.runtime.metrics import DeviceInfo
+from motherboard.runtime.metrics import render as render_runtime_metrics
+from motherboard.runtime.repository import Repository
 from tests.unit.chart.helm import CHART
 
 COMPONENT_METRICS = (
@@ -27,7 +32,8 @@ COMPONENT_METRICS = (
 def exported() -> set[str]:
     for module in COMPONENT_METRICS:
         importlib.import_module(module)  # registers the component's metrics in the default registry
-    return exposed_metric_names(generate_latest(REGISTRY).decode())
+    runtime = render_runtime_metrics(Repository(Path("/nonexistent")), DeviceInfo("cpu", "cpu"), 0)
+    return exposed_metric_names(generate_latest(REGISTRY).decode()) | exposed_metric_names(runtime)
 
 
 PROMQL_CASES = [
@@ -86,6 +92,12 @@ def test_every_dashboard_covers_its_subject() -> None:
         "motherboard_scheduler_schedule_attempts_total",
         "motherboard_scheduler_binding_errors_total",
     } <= used["scheduler"]
+    assert {
+        "nv_inference_request_success",
+        "nv_inference_request_failure",
+        "nv_inference_queue_duration_us",
+        "motherboard_runtime_batch_size_bucket",
+    } <= used["inference"]
     for dashboard in DASHBOARDS.values():
         assert all(dashboard_metric_names(dashboard).values()), "a query that reads no metric"
 
