@@ -83,6 +83,7 @@ class Allocator:
                 )
             # 3. container settings
             out = self._backend.allocate(backend_ids, share_limit(units, claim))
+            out.envs |= self._identity(backend_ids)
             # 4. remember
             if claim is not None:
                 self._store.record(
@@ -99,6 +100,18 @@ class Allocator:
             claim.describe() if claim else "an unplaced pod",
         )
         return out
+
+    def _identity(self, backend_ids: Sequence[str]) -> dict[str, str]:
+        """What the container is given, vendor-neutrally: a model server picks the artifact compiled for
+        this device from it (``motherboard model fetch``), without a vendor library or an API call."""
+        wanted = set(backend_ids)
+        for device in self._inventory.devices():
+            if device.id in wanted or any(p.id in wanted for p in device.partitions):
+                return {
+                    "MOTHERBOARD_DEVICE_VENDOR": device.vendor.value,
+                    "MOTHERBOARD_DEVICE_MODEL": device.model,
+                }
+        return {}
 
     def _list_pods(self) -> list[PodInfo]:
         try:

@@ -6,6 +6,7 @@ does not pay for them. Every ``ModelError`` becomes one line on stderr and exit 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterator
@@ -307,3 +308,47 @@ def status(
     )
     if any(c.status != "True" for c in result.conditions):
         raise typer.Exit(1)
+
+
+@app.command("compile-job", hidden=True)
+def compile_job() -> None:
+    """Run one compile the operator asked for ($MOTHERBOARD_COMPILE): fetch, compile, upload."""
+    from motherboard.models.compilejob import main as compile_main
+
+    with _errors():
+        raise typer.Exit(compile_main())
+
+
+@app.command()
+def fetch(
+    repository: Annotated[Path, typer.Option("--into", help="Model repository to lay the version out in.")],
+    cache: Annotated[
+        Path, typer.Option("--cache", help="The node's artifact cache (kept across restarts).")
+    ] = Path("/var/cache/motherboard/artifacts"),
+    target: Annotated[
+        str | None, typer.Option("--target", help="Target (default: from the device plugin's variables).")
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per download.")] = 60.0,
+) -> None:
+    """A serving replica's first step: fetch the artifact for its device from the plan in $MOTHERBOARD_SERVING."""
+    import os
+
+    from motherboard.models.compilejob import TERMINATION_LOG
+    from motherboard.models.fetch import ENV, ServingRequest, detect_target
+    from motherboard.models.fetch import fetch as do_fetch
+
+    with _errors():
+        text = os.environ.get(ENV)
+        if not text:
+            raise ModelError(f"${ENV} is not set: the operator renders it into serving replicas")
+        request = ServingRequest.from_json(text)
+        chosen = target or detect_target()
+        try:
+            done = do_fetch(request, repository, cache, chosen, timeout)
+        except ModelError as exc:
+            with contextlib.suppress(OSError):
+                TERMINATION_LOG.write_text(json.dumps({"target": chosen, "error": str(exc)})[:4000])
+            raise
+        with contextlib.suppress(OSError):
+            TERMINATION_LOG.write_text(done.summary())
+        out.print(escape(done.summary()), highlight=False)

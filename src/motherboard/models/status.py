@@ -44,7 +44,7 @@ def _condition(kind: ModelConditionType, ok: bool, reason: str, message: str) ->
     )
 
 
-def _summary(model: ImportedModel) -> GraphSummaryStatus:
+def graph_summary(model: ImportedModel) -> GraphSummaryStatus:
     s = summarize(model)
     return GraphSummaryStatus(
         opset=s.opset,
@@ -96,7 +96,7 @@ def model_status(
                 m = import_onnx(path, sha256=v.sha256, inputs=overrides_in, outputs=overrides_out)
                 imported[v.version] = m
                 status = ModelVersionStatus(
-                    version=v.version, digest=m.digest, size_bytes=m.size_bytes, summary=_summary(m)
+                    version=v.version, digest=m.digest, size_bytes=m.size_bytes, summary=graph_summary(m)
                 )
             except ModelError as exc:
                 problems.append(f"version {v.version}: {exc}")

@@ -49,13 +49,34 @@ class WebhookOptions:
     let two operators on one host overwrite each other's CA and leaf between writing and loading them)."""
 
 
+@dataclass(frozen=True)
+class ServingConfig:
+    """Model serving: the artifact store and endpoint, and how compile jobs and replicas are rendered."""
+
+    directory: Path
+    """The artifact store, sources and upload secret (a PersistentVolume in the chart)."""
+    port: int
+    listen: str = "0.0.0.0"
+    url: str | None = None
+    """How pods reach the endpoint (``http://<Service>.<namespace>:<port>``); default ``http://listen:port``."""
+    image: str = ""
+    compile_pod: dict[str, Any] | None = None
+    """Merged into compile pods' spec (``nodeSelector``, ``tolerations``)."""
+    measure: bool = True
+
+
 def configure(
-    kubeconfig: Path | None, webhook: WebhookOptions | None = None, namespace: str | None = None
+    kubeconfig: Path | None,
+    webhook: WebhookOptions | None = None,
+    namespace: str | None = None,
+    serving: ServingConfig | None = None,
 ) -> None:
-    """Where the operator's API calls go, the webhook, and the one namespace to serve (None: all)."""
+    """Where the operator's API calls go, the webhook, the one namespace to serve (None: all), and model
+    serving (None: off; model-serving tasks then wait with a reason saying so)."""
     state["kubeconfig"] = kubeconfig
     state["webhook"] = webhook
     state["namespace"] = namespace
+    state["serving"] = serving
 
 
 @kopf.on.login(registry=registry)
@@ -118,8 +139,39 @@ async def _startup(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any
         loop.create_task(store_feed.run(kube, store, state.get("namespace")), name="operator store"),
         loop.create_task(writer.run(), name="status writer"),
     ]
+    serving: ServingConfig | None = state.get("serving")
+    if serving is not None:
+        state["tasks"].append(await _start_serving(serving, kube, store, reconciler))
     for task in state["tasks"]:
         task.add_done_callback(_stop_if_failed)
+
+
+async def _start_serving(
+    config: ServingConfig, kube: Kube, store: Store, reconciler: Reconciler
+) -> asyncio.Task[None]:
+    """The artifact endpoint and the model controller; returns the autoscaler's task."""
+    from motherboard import __version__
+    from motherboard.operator.artifacts import ArtifactService
+    from motherboard.operator.modelctl import ModelController, ServingOptions
+
+    artifacts = ArtifactService(config.directory)
+    port = await artifacts.start(config.listen, config.port)
+    url = config.url or f"http://{config.listen}:{port}"
+    options = ServingOptions(
+        endpoint=url,
+        image=config.image or f"docker.io/motherboard/motherboard:{__version__}",
+        compile_pod=config.compile_pod or {},
+        measure=config.measure,
+    )
+    controller = ModelController(kube, store, artifacts, options, reconciler.trigger)
+    store.model_listeners.append(controller.trigger)
+    store.job_listeners.append(lambda key, uid, deleted: controller.job_changed(key))
+    reconciler.serving = controller.serving_for
+    state.update(artifacts=artifacts, models=controller)
+    log.info(
+        "model serving: artifact endpoint on port %d (pods use %s), store %s", port, url, config.directory
+    )
+    return asyncio.get_running_loop().create_task(controller.autoscale_forever(), name="autoscaler")
 
 
 def _stop_if_failed(task: asyncio.Task[None]) -> None:
@@ -142,6 +194,9 @@ async def _cleanup(*, memo: kopf.Memo, **_: Any) -> None:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await memo["kube"].close()
+    artifacts = state.pop("artifacts", None)
+    if artifacts is not None:
+        await artifacts.stop()
     certs: Path | None = state.pop("certs_dir", None)
     if certs is not None:
         shutil.rmtree(certs, ignore_errors=True)

@@ -19,9 +19,16 @@ from typing import Any
 
 from motherboard.api.base import Condition, ConditionStatus
 from motherboard.api.v1alpha1 import AIJob, AIJobStatus, ConditionType, DevicePoolSpec, JobPhase, JobType
-from motherboard.api.v1alpha1.aijob import PodPlacement, TaskStatus
+from motherboard.api.v1alpha1.aijob import (
+    PodPlacement,
+    ServingStatus,
+    TargetArtifact,
+    TaskStatus,
+    VersionReplicas,
+)
 from motherboard.operator.observed import ObservedPod
-from motherboard.operator.render import gang_min_available, render_pod, slots, template_hash
+from motherboard.operator.render import PodSlot, gang_min_available, render_pod, serving_hash
+from motherboard.operator.serving import TaskServing
 
 TERMINAL = {JobPhase.SUCCEEDED, JobPhase.FAILED}
 
@@ -58,8 +65,9 @@ def plan(
     pods: Sequence[ObservedPod],
     now: datetime,
     pools: Mapping[str, DevicePoolSpec] | None = None,
+    serving: Mapping[str, TaskServing] | None = None,
 ) -> Plan:
-    """Decide the next step for ``job`` given its pods."""
+    """Decide the next step for ``job`` given its pods (``serving``: the plan of each model-serving task)."""
     old = job.status or AIJobStatus()
     status = old.model_copy(deep=True)
     status.observed_generation = job.metadata.generation
@@ -138,21 +146,176 @@ def plan(
         return result
 
     # 5. Create missing pods; replace stale inference pods one at a time.
+    serving = serving or {}
+    if serving:
+        _rollback(job, serving, current, result, now)
     existing = {p.name for p in pods if not p.gone}
-    for slot in slots(job):
+    for slot in _wanted_slots(job, serving):
         name = slot.pod_name(job.metadata.name)
         if name not in existing:
-            result.create.append(render_pod(job, uid, slot, pools, attempt=attempt(status)))
+            plan_ = serving.get(slot.task.name)
+            result.create.append(render_pod(job, uid, slot, pools, attempt=attempt(status), serving=plan_))
     if job.spec.type is JobType.INFERENCE:
-        _roll(job, current, result)
+        _scale_down(job, serving, current, result)
+        _roll(job, current, result, serving)
     _count(job, status, current)
+    if serving:
+        status.serving = _serving_status(job, serving, current, status)
     never = _never_placed(job, status, current, result, now)
     if never is not None:
         reason, message = never
         _set(status, ConditionType.UNSCHEDULABLE, True, reason, message, now)
         return _fail(job, result, pods, current, reason, message, now)
     _advance(job, status, current, result, now)
+    waiting = [p for p in serving.values() if not p.ready]
+    if waiting and not any(p.phase == "Running" for p in current):
+        first = waiting[0]
+        _transition(result, JobPhase.QUEUED, first.reason, first.message, now)
     return result
+
+
+def _wanted_slots(job: AIJob, serving: Mapping[str, TaskServing]) -> list[PodSlot]:
+    """The pods the job should have now: a model-serving task has none until its plan is ready, and as
+    many as its plan says (the autoscaler's figure) once it is."""
+    result: list[PodSlot] = []
+    rank = 0
+    for task in job.spec.tasks:
+        count = task.replicas
+        if task.model is not None:
+            plan_ = serving.get(task.name)
+            count = plan_.replicas if plan_ is not None and plan_.ready else 0
+        for index in range(count):
+            result.append(PodSlot(task, index, rank))
+            rank += 1
+    return result
+
+
+def _scale_down(
+    job: AIJob, serving: Mapping[str, TaskServing], current: Sequence[ObservedPod], result: Plan
+) -> None:
+    """Replicas above an autoscaled task's figure go (highest index first; the runtime drains on SIGTERM)."""
+    for task in job.spec.tasks:
+        plan_ = serving.get(task.name)
+        if task.autoscaling is None or plan_ is None or not plan_.ready:
+            continue
+        extra = sorted(
+            (p for p in current if p.task == task.name and p.index >= plan_.replicas), key=lambda p: -p.index
+        )
+        for pod in extra:
+            result.delete.append(pod.name)
+            result.events.append(
+                Event("Normal", "ScaledDown", f"{pod.name}: {task.name} scaled to {plan_.replicas}")
+            )
+
+
+def _failing(pod: ObservedPod, deadline_s: int, now: datetime) -> str | None:
+    """Why a replica counts as failing its rollout, or None."""
+    if pod.phase == "Failed":
+        return "it failed"
+    if pod.restarts >= 3 and not pod.ready:
+        return f"it restarted {pod.restarts} times" + (f" ({pod.fetched})" if pod.fetched else "")
+    if not pod.ready and pod.created is not None and (now - pod.created).total_seconds() > deadline_s:
+        return f"it was not ready within progressDeadlineSeconds={deadline_s}"
+    return None
+
+
+def _rollback(
+    job: AIJob,
+    serving: Mapping[str, TaskServing],
+    current: Sequence[ObservedPod],
+    result: Plan,
+    now: datetime,
+) -> None:
+    """A replica of a new version that fails readiness rolls that version back (recorded in the status, so
+    the plan returns to the version that was rolled out; not retried until the job or the Model changes)."""
+    for task in job.spec.tasks:
+        plan_ = serving.get(task.name)
+        if task.model is None or plan_ is None or not plan_.ready:
+            continue
+        entry = _serving_entry(result.status, task.name, plan_.model)
+        for pod in current:
+            version = pod.model_version
+            if pod.task != task.name or version is None or version in entry.failed_versions:
+                continue
+            if version == entry.rolled_out_version and version != plan_.canary:
+                continue  # the known-good version: its failures are ordinary restarts, not a bad rollout
+            if entry.rolled_out_version is None and plan_.canary is None:
+                continue  # nothing to return to: keep trying (the status says why it is not ready)
+            why = _failing(pod, task.model.progress_deadline_seconds, now)
+            if why is None:
+                continue
+            entry.failed_versions = sorted({*entry.failed_versions, version})
+            back = entry.rolled_out_version
+            result.events.append(
+                Event(
+                    "Warning",
+                    "RolledBack",
+                    f"model {plan_.model} version {version}: replica {pod.name} failed its rollout ({why}); "
+                    + (f"back to version {back}" if back else "the canary is stopped")
+                    + ": fix the model and add a new version",
+                )
+            )
+            result.requeue_after = 0.5  # re-plan with the version rolled back
+
+
+def _serving_entry(status: AIJobStatus, task: str, model: str) -> ServingStatus:
+    for entry in status.serving:
+        if entry.task == task:
+            return entry
+    entry = ServingStatus(task=task, model=model)
+    status.serving.append(entry)
+    return entry
+
+
+def _serving_status(
+    job: AIJob, serving: Mapping[str, TaskServing], current: Sequence[ObservedPod], status: AIJobStatus
+) -> list[ServingStatus]:
+    """``status``: this pass's working copy (it holds the versions :func:`_rollback` just rolled back)."""
+    out = []
+    for task in job.spec.tasks:
+        plan_ = serving.get(task.name)
+        if task.model is None or plan_ is None:
+            continue
+        before = next((s for s in status.serving if s.task == task.name), None)
+        failed = sorted(before.failed_versions) if before else []
+        mine = [p for p in current if p.task == task.name]
+        versions = sorted({p.model_version for p in mine if p.model_version is not None})
+        rolled_out = before.rolled_out_version if before else None
+        stable_pods = [p for p in mine if p.index < plan_.replicas - plan_.canary_replicas]
+        if (
+            plan_.ready
+            and len(stable_pods) == plan_.replicas - plan_.canary_replicas
+            and all(p.ready and p.model_version == plan_.stable for p in stable_pods)
+        ):
+            rolled_out = plan_.stable
+        artifacts = [
+            TargetArtifact(target=t, version=v, backend=cands[0].backend, digest=cands[0].digest)
+            for v in sorted(plan_.plans)
+            for t, cands in sorted(plan_.plans[v].items())
+            if cands
+        ]
+        out.append(
+            ServingStatus(
+                task=task.name,
+                model=plan_.model,
+                stable_version=plan_.stable,
+                rolled_out_version=rolled_out,
+                canary_version=plan_.canary,
+                desired_replicas=plan_.replicas,
+                versions=[
+                    VersionReplicas(
+                        version=v,
+                        replicas=sum(p.model_version == v for p in mine),
+                        ready=sum(p.model_version == v and p.ready for p in mine),
+                    )
+                    for v in versions
+                ],
+                artifacts=artifacts,
+                failed_versions=failed,
+                message=plan_.message if plan_.ready else f"{plan_.reason}: {plan_.message}",
+            )
+        )
+    return out
 
 
 def _never_placed(
@@ -216,10 +379,23 @@ def _advance(
     _transition(result, JobPhase.QUEUED, "Unschedulable" if waiting else "Queued", message, now)
 
 
-def _roll(job: AIJob, current: Sequence[ObservedPod], result: Plan) -> None:
-    """Replace one pod whose template changed, only while every other pod is ready (readiness respected)."""
-    wanted = {t.name: template_hash(t) for t in job.spec.tasks}
-    stale = [p for p in current if p.template_hash != wanted.get(p.task)]
+def _roll(
+    job: AIJob, current: Sequence[ObservedPod], result: Plan, serving: Mapping[str, TaskServing]
+) -> None:
+    """Replace one pod whose template (or served version and artifacts) changed, only while every other pod
+    is ready (readiness respected)."""
+    tasks = {t.name: t for t in job.spec.tasks}
+
+    def wanted(pod: ObservedPod) -> str | None:
+        task = tasks.get(pod.task)
+        if task is None:
+            return None
+        plan_ = serving.get(task.name)
+        if task.model is not None and (plan_ is None or not plan_.ready):
+            return pod.template_hash  # nothing to roll to yet: the pod keeps serving what it has
+        return serving_hash(task, plan_, pod.index)
+
+    stale = [p for p in current if p.template_hash != wanted(p) and p.name not in result.delete]
     others_ready = all(p.ready for p in current if p not in stale)
     if stale and others_ready and not result.create:
         result.delete.append(stale[0].name)

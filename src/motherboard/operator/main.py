@@ -48,6 +48,7 @@ def run(
     namespace: str | None = None,
     webhook: handlers.WebhookOptions | None = None,
     election: Election | None = None,
+    serving: handlers.ServingConfig | None = None,
 ) -> int:
     """Block running the operator until SIGINT/SIGTERM (0) or until leadership is lost (1)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -57,7 +58,7 @@ def run(
         logging.getLogger(chatty).setLevel(logging.WARNING)
     if kubeconfig is not None:
         os.environ["KUBECONFIG"] = str(kubeconfig)  # kopf's own login reads it too
-    handlers.configure(kubeconfig, webhook, namespace)
+    handlers.configure(kubeconfig, webhook, namespace, serving)
     if webhook is not None:
         # Registers the admission handlers in the operator's registry.
         importlib.import_module("motherboard.operator.webhook")

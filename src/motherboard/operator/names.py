@@ -43,9 +43,11 @@ def has_service_named_after_it(job: AIJob) -> bool:
     if has_headless_service(job):
         return True
     return job.spec.type is JobType.INFERENCE and any(
-        container.get("ports")
+        task.model is not None
+        or any(
+            container.get("ports") for container in (task.template.get("spec") or {}).get("containers", [])
+        )
         for task in job.spec.tasks
-        for container in (task.template.get("spec") or {}).get("containers", [])
     )
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from motherboard.api.assignment import AssignmentError, DeviceAssignment
 from motherboard.api.constants import (
     ANNOTATION_TEMPLATE_HASH,
     LABEL_ATTEMPT,
+    LABEL_MODEL_VERSION,
     LABEL_REPLICA_INDEX,
     LABEL_TASK_NAME,
     REASON_NEVER_FITS,
@@ -38,6 +40,14 @@ class ObservedPod:
     never_fits: bool = False
     """The scheduler said it can never be placed as things are configured (reason ``NeverFits``)."""
     devices: tuple[str, ...] = field(default=())
+    ip: str | None = None
+    restarts: int = 0
+    """Container restarts (all containers): a serving replica crash-looping on a new version."""
+    created: datetime | None = None
+    model_version: int | None = None
+    """The Model version a serving replica serves (its label)."""
+    fetched: str = ""
+    """A serving replica's fetch step's report (its termination message): target, artifact, fallback."""
 
     @property
     def bound(self) -> bool:
@@ -77,4 +87,34 @@ def observe(pod: dict[str, Any]) -> ObservedPod:
         unschedulable_reason=scheduled.get("message") if scheduled.get("status") == "False" else None,
         never_fits=scheduled.get("status") == "False" and scheduled.get("reason") == REASON_NEVER_FITS,
         devices=devices,
+        ip=status.get("podIP"),
+        restarts=sum(int(cs.get("restartCount") or 0) for cs in status.get("containerStatuses") or []),
+        created=_time(meta.get("creationTimestamp")),
+        model_version=_int(labels.get(LABEL_MODEL_VERSION)),
+        fetched=_fetched(status),
     )
+
+
+def _time(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _fetched(status: dict[str, Any]) -> str:
+    # A serving replica whose fetch step failed exits with the reason as its termination message.
+    for cs in status.get("containerStatuses") or []:
+        if cs.get("name") == "runtime":
+            state = cs.get("state") or {}
+            terminated = state.get("terminated") or (cs.get("lastState") or {}).get("terminated")
+            if terminated:
+                return str(terminated.get("message") or "")[:2000]
+    return ""

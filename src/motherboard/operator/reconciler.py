@@ -32,6 +32,7 @@ from motherboard.operator.lifecycle import Event, Plan, plan
 from motherboard.operator.names import name_problems
 from motherboard.operator.observed import ObservedPod
 from motherboard.operator.render import render_services
+from motherboard.operator.serving import TaskServing
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ EXPECTATION_SECONDS = 30.0
 PodSource = Callable[[JobKey], Iterable[ObservedPod]]
 JobSource = Callable[[JobKey], Obj | None]
 PoolSource = Callable[[], Mapping[str, DevicePoolSpec]]
+ServingSource = Callable[[AIJob], dict[str, TaskServing]]
 
 
 def _rv(obj: Obj) -> int:
@@ -64,6 +66,8 @@ class Reconciler:
         self._timers: dict[JobKey, asyncio.TimerHandle] = {}
         self._expect_created: dict[JobKey, dict[str, tuple[float, int]]] = {}
         self._expect_deleted: dict[JobKey, dict[str, tuple[float, int]]] = {}
+        self.serving: ServingSource | None = None
+        """The model controller's plans for model-serving tasks (None: model serving is off)."""
 
     def trigger(self, key: JobKey) -> None:
         """Ask for a reconcile of ``key``; returns at once."""
@@ -127,7 +131,7 @@ class Reconciler:
             await self._reject(key, body, "\n".join(names))
             return
         pods = list(self._pods(key))
-        result = plan(job, uid, pods, datetime.now(UTC), self._pools())
+        result = plan(job, uid, pods, datetime.now(UTC), self._pools(), self._serving_plans(job))
         live = {p.name for p in pods if not p.gone}
         # A deletion shows once that incarnation is deleting or gone; a new attempt's pod may reuse the name.
         alive = {(p.name, p.attempt) for p in pods if not p.deleting}
@@ -136,6 +140,26 @@ class Reconciler:
         result.create = [p for p in result.create if p["metadata"]["name"] not in created]
         result.delete = [name for name in result.delete if name not in deleted]
         await self._apply(key, job, uid, body, result, {p.name: p.attempt for p in pods})
+
+    def _serving_plans(self, job: AIJob) -> dict[str, TaskServing] | None:
+        tasks = [t for t in job.spec.tasks if t.model is not None]
+        if not tasks:
+            return None
+        if self.serving is None:
+            return {
+                t.name: TaskServing(
+                    t.name,
+                    t.model.name,
+                    False,
+                    "ServingDisabled",
+                    "this operator runs without an artifact endpoint (--artifact-port), so it serves no "
+                    "models: enable it (the chart does by default)",
+                    replicas=t.replicas,
+                )
+                for t in tasks
+                if t.model is not None
+            }
+        return self.serving(job)
 
     async def _apply(
         self, key: JobKey, job: AIJob, uid: str, body: Obj, result: Plan, attempts: Mapping[str, int]

@@ -16,13 +16,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from motherboard.api.constants import (
+    ANNOTATION_DEVICE_ASSIGNMENT,
     ANNOTATION_DEVICE_REQUEST,
     ANNOTATION_GANG_MIN_AVAILABLE,
     ANNOTATION_PLACEMENT,
+    ANNOTATION_SERVING_PLAN,
     ANNOTATION_TEMPLATE_HASH,
     API_VERSION,
     LABEL_ATTEMPT,
     LABEL_JOB_NAME,
+    LABEL_MODEL,
+    LABEL_MODEL_VERSION,
     LABEL_POD_GROUP,
     LABEL_QUEUE,
     LABEL_REPLICA_INDEX,
@@ -36,11 +40,18 @@ from motherboard.api.constants import (
 from motherboard.api.resources import device_resources
 from motherboard.api.v1alpha1 import AIJob, DevicePoolSpec, Framework, JobType, SiteKind, TaskSpec
 from motherboard.operator.names import fit, has_headless_service
+from motherboard.operator.serving import TaskServing
 
 PYTORCH_MASTER_PORT = 23456
 RAY_GCS_PORT = 6379
 RAY_DASHBOARD_PORT = 8265
 RAY_CLIENT_PORT = 10001
+RUNTIME_HTTP_PORT = 8000
+RUNTIME_GRPC_PORT = 8001
+RUNTIME_METRICS_PORT = 8002
+MODELS_DIR = "/models"
+ARTIFACT_CACHE = "/var/cache/motherboard/artifacts"
+"""On the node (hostPath): artifacts fetched before, by digest, so a replica restarts while cut off."""
 
 Obj = dict[str, Any]
 
@@ -99,10 +110,22 @@ def headless_service_name(job: AIJob) -> str:
     return job.metadata.name  # admission keeps it a valid Service name (:func:`.names.name_problems`)
 
 
+def serving_hash(task: TaskSpec, serving: TaskServing | None, index: int) -> str:
+    """What a pod of ``task`` at ``index`` is made from: the template, and for a model-serving task the
+    version and artifacts its slot serves (a change rolls the pod)."""
+    base = template_hash(task)
+    return base if serving is None or task.model is None else f"{base}-{serving.plan_hash(index)}"
+
+
 def render_pod(
-    job: AIJob, uid: str, slot: PodSlot, pools: Mapping[str, DevicePoolSpec] | None = None, attempt: int = 0
+    job: AIJob,
+    uid: str,
+    slot: PodSlot,
+    pools: Mapping[str, DevicePoolSpec] | None = None,
+    attempt: int = 0,
+    serving: TaskServing | None = None,
 ) -> Obj:
-    """The pod for one slot of the job, in gang incarnation ``attempt``."""
+    """The pod for one slot of the job, in gang incarnation ``attempt`` (``serving``: the task's plan)."""
     name = job.metadata.name
     template = copy.deepcopy(slot.task.template)
     meta: Obj = template.get("metadata") or {}
@@ -120,12 +143,14 @@ def render_pod(
     annotations = {
         **meta.get("annotations", {}),
         ANNOTATION_GANG_MIN_AVAILABLE: str(gang_min_available(job)),
-        ANNOTATION_TEMPLATE_HASH: template_hash(slot.task),
+        ANNOTATION_TEMPLATE_HASH: serving_hash(slot.task, serving, slot.index),
     }
     placement = job.spec.placement.to_wire()
     if any(placement.values()):
         annotations[ANNOTATION_PLACEMENT] = json.dumps(placement, sort_keys=True)
     containers: list[Obj] = spec.setdefault("containers", [])
+    if slot.task.model is not None and serving is not None:
+        _add_runtime(job, slot, serving, spec, labels, annotations)
     if slot.task.devices is not None:
         pool = (pools or {}).get(slot.task.devices.pool or "")
         annotations[ANNOTATION_DEVICE_REQUEST] = json.dumps(
@@ -156,6 +181,89 @@ def render_pod(
         },
         "spec": spec,
     }
+
+
+def runtime_ports() -> list[Obj]:
+    return [
+        {"name": "http", "containerPort": RUNTIME_HTTP_PORT},
+        {"name": "grpc", "containerPort": RUNTIME_GRPC_PORT},
+        {"name": "metrics", "containerPort": RUNTIME_METRICS_PORT},
+    ]
+
+
+def _add_runtime(
+    job: AIJob,
+    slot: PodSlot,
+    serving: TaskServing,
+    spec: Obj,
+    labels: dict[str, str],
+    annotations: dict[str, str],
+) -> None:
+    """The runtime container (first, so it gets the task's devices), its probes, volumes and serving plan.
+
+    The fetch step runs in the runtime container, not an init container: the device plugin's ``Allocate``
+    gives its variables (which device, hence which target) to the containers that request the devices, and
+    an init container requesting them too would be a second claim on the scheduler's assignment."""
+    from motherboard.models.fetch import ENV, ServingRequest
+
+    version = serving.version_for(slot.index)
+    assert version is not None and slot.task.model is not None
+    labels[LABEL_MODEL] = serving.model
+    labels[LABEL_MODEL_VERSION] = str(version)
+    plan = serving.plan_for(slot.index)
+    annotations[ANNOTATION_SERVING_PLAN] = json.dumps(plan, sort_keys=True)
+    request = ServingRequest(
+        model=serving.model,
+        version=version,
+        endpoint=serving.endpoint,
+        plan=plan,
+        max_batch_size=serving.max_batch_size,
+        max_queue_delay_us=serving.max_queue_delay_us,
+    )
+    given = next((c for c in spec["containers"] if c.get("name") == "runtime"), None)
+    runtime: Obj = given if given is not None else {"name": "runtime"}
+    runtime.setdefault("image", serving.image)
+    runtime.setdefault("imagePullPolicy", "IfNotPresent")
+    runtime["command"] = [
+        "python3", "-m", "motherboard.cli", "runtime", "serve", "--fetch", "--repository", MODELS_DIR,
+        "--cache", ARTIFACT_CACHE, "--http-port", str(RUNTIME_HTTP_PORT), "--grpc-port",
+        str(RUNTIME_GRPC_PORT), "--metrics-port", str(RUNTIME_METRICS_PORT),
+    ]  # fmt: skip
+    runtime["ports"] = runtime_ports()
+    runtime["env"] = [
+        *runtime.get("env", []),
+        {"name": ENV, "value": request.to_json()},
+        {"name": "MOTHERBOARD_DEVICE_ASSIGNMENT",
+         "valueFrom": {"fieldRef": {"fieldPath": f"metadata.annotations['{ANNOTATION_DEVICE_ASSIGNMENT}']"}}},
+    ]  # fmt: skip
+    runtime.setdefault("resources", {}).setdefault("requests", {"cpu": "500m", "memory": "512Mi"})
+    runtime["readinessProbe"] = {
+        "httpGet": {"path": "/v2/health/ready", "port": RUNTIME_HTTP_PORT},
+        "periodSeconds": 2,
+        "failureThreshold": 2,
+    }
+    runtime["livenessProbe"] = {
+        "httpGet": {"path": "/v2/health/live", "port": RUNTIME_HTTP_PORT},
+        "initialDelaySeconds": 30,
+        "periodSeconds": 10,
+        "failureThreshold": 3,
+    }
+    # Endpoints are removed asynchronously on deletion: keep serving a moment so no request is sent to a
+    # replica that stopped listening (the runtime then drains what it holds on SIGTERM).
+    runtime["lifecycle"] = {"preStop": {"exec": {"command": ["python3", "-c", "import time; time.sleep(3)"]}}}
+    runtime["terminationMessagePolicy"] = "FallbackToLogsOnError"
+    runtime["volumeMounts"] = [
+        *runtime.get("volumeMounts", []),
+        {"name": "models", "mountPath": MODELS_DIR},
+        {"name": "artifact-cache", "mountPath": ARTIFACT_CACHE},
+    ]
+    if given is None:
+        spec["containers"].insert(0, runtime)
+    spec["volumes"] = [
+        *spec.get("volumes", []),
+        {"name": "models", "emptyDir": {}},
+        {"name": "artifact-cache", "hostPath": {"path": ARTIFACT_CACHE, "type": "DirectoryOrCreate"}},
+    ]
 
 
 def _add_device_limits(container: Obj, resources: Mapping[str, int]) -> None:
@@ -294,6 +402,13 @@ def render_services(job: AIJob, uid: str) -> list[Obj]:
             for c in (task.template.get("spec") or {}).get("containers", [])
             for p in c.get("ports", [])
         ]
+        if any(task.model is not None for task in job.spec.tasks):
+            known = {p["port"] for p in ports}
+            ports += [
+                {"name": p["name"], "port": p["containerPort"], "targetPort": p["containerPort"]}
+                for p in runtime_ports()
+                if p["containerPort"] not in known
+            ]
         if ports:
             services.append(
                 service(fit(f"{name}-serve") if services else name, {"selector": selector, "ports": ports})

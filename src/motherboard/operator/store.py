@@ -61,6 +61,9 @@ class Store:
         self.pools: dict[str, DevicePoolSpec] = {}
         """DevicePool specs by name, validated once per event (an invalid one is left out and logged)."""
         self.namespaces: dict[str, dict[str, str]] = {}
+        self.models: dict[JobKey, Obj] = {}
+        """Models by (namespace, name), as stored (the model controller validates them)."""
+        self.model_listeners: list[Callable[[JobKey], None]] = []
         self.ready = asyncio.Event()
         self.job_listeners: list[JobListener] = []
         self.status_listeners: list[Callable[[], None]] = []
@@ -158,6 +161,17 @@ class Store:
         else:
             self.namespaces[name] = dict((obj.get("metadata") or {}).get("labels") or {})
 
+    def on_model(self, obj: Obj, deleted: bool) -> None:
+        meta = obj["metadata"]
+        key = (meta.get("namespace", ""), meta["name"])
+        if deleted:
+            self.models.pop(key, None)
+        else:
+            self.models[key] = obj
+        if self.ready.is_set():
+            for listener in self.model_listeners:
+                listener(key)
+
     # --- notifications ----------------------------------------------------------------------------------------
     def report(self, obj: Obj, problem: str) -> None:
         """Something in ``obj`` cannot be read: tell the listeners (an Event on it), and go on."""
@@ -178,6 +192,9 @@ class Store:
     def mark_ready(self) -> None:
         """Every kind is listed: reconcile every job once and compute every status."""
         self.ready.set()
+        for key in list(self.models):
+            for model_listener in self.model_listeners:
+                model_listener(key)
         for key, obj in list(self.jobs.items()):
             self._job_changed(key, obj["metadata"].get("uid"), False)
         self._status_changed()
@@ -218,6 +235,7 @@ def reflectors(kube: Kube, store: Store, namespace: str | None) -> list[Reflecto
         feed(GROUP, "queues", "Queue", store.on_queue),
         feed(GROUP, "devicepools", "DevicePool", store.on_pool),
         feed(GROUP, "aijobs", "AIJob", store.on_job, ns=namespace),
+        feed(GROUP, "models", "Model", store.on_model, ns=namespace),
         feed("", "pods", "Pod", store.on_pod, ns=namespace),
     ]
 

@@ -134,6 +134,102 @@ class DeviceRequest(ApiModel):
     ]
 
 
+class VersionPolicy(StrEnum):
+    """Which version of a Model the replicas serve."""
+
+    LATEST = "Latest"
+    """The newest version that is imported and compiled for every target the job may land on."""
+    PINNED = "Pinned"
+    """Exactly ``version``."""
+
+
+class CanarySpec(ApiModel):
+    """Some replicas (and so that share of the Service's traffic) on another version."""
+
+    version: int = Field(ge=1, le=1_000_000)
+    """The version the canary replicas serve."""
+    replicas: int = Field(default=1, ge=1, le=MAX_REPLICAS)
+    """How many of the task's replicas serve it (the highest-numbered ones); the rest serve the stable
+    version. Traffic through the Service splits in the same ratio."""
+
+
+class ServingBatching(ApiModel):
+    """Dynamic batching of the runtime (Triton's ``dynamic_batching``)."""
+
+    max_batch_size: int | None = Field(default=None, ge=0, le=4096)
+    """Largest batch formed (0: no batching); default the Model's ``maxBatchSize``."""
+    max_queue_delay_microseconds: int = Field(default=0, ge=0, le=1_000_000)
+    """How long a request may wait for a fuller batch."""
+
+
+class ModelServing(ApiModel):
+    """The task serves a Model: the operator renders the runtime container, its probes, ports and Service."""
+
+    name: DnsLabel
+    """The Model, in the job's namespace."""
+    version_policy: VersionPolicy = VersionPolicy.LATEST
+    """``Latest`` (the newest servable version; a new version rolls out replica by replica) or ``Pinned``."""
+    version: int | None = Field(default=None, ge=1, le=1_000_000)
+    """The version to serve with ``Pinned``."""
+    canary: CanarySpec | None = None
+    """Replicas serving another version beside the stable one."""
+    batching: ServingBatching = Field(default_factory=ServingBatching)
+    """Dynamic batching."""
+    progress_deadline_seconds: int = Field(default=300, ge=10, le=3600)
+    """A replica of a new version not ready within this long rolls the version back (and the replica
+    returns to the previous version)."""
+
+    @model_validator(mode="after")
+    def _pinned_needs_version(self) -> ModelServing:
+        if self.version_policy is VersionPolicy.PINNED and self.version is None:
+            raise ValueError("model.version: required with versionPolicy Pinned (e.g. 2)")
+        if self.version_policy is VersionPolicy.LATEST and self.version is not None:
+            raise ValueError("model.version: only allowed with versionPolicy Pinned")
+        return self
+
+    CEL_RULES: ClassVar[list[dict[str, str]]] = [
+        {
+            "rule": "!has(self.versionPolicy) || self.versionPolicy != 'Pinned' || has(self.version)",
+            "message": "version is required with versionPolicy Pinned (e.g. 2)",
+            "fieldPath": ".version",
+        },
+        {
+            "rule": "(has(self.versionPolicy) && self.versionPolicy == 'Pinned') || !has(self.version)",
+            "message": "version is only allowed with versionPolicy Pinned",
+            "fieldPath": ".version",
+        },
+    ]
+
+
+class Autoscaling(ApiModel):
+    """Replicas between ``minReplicas`` and ``maxReplicas`` from the runtime's own load figures."""
+
+    min_replicas: int = Field(default=1, ge=1, le=MAX_REPLICAS)
+    """Never fewer (and never preempted for quota: these are the guaranteed replicas)."""
+    max_replicas: int = Field(ge=1, le=MAX_REPLICAS)
+    """Never more; each replica above the minimum is charged to the queue and admitted by its quota."""
+    target_in_flight: float = Field(default=4.0, gt=0, le=10_000)
+    """Requests in flight (queued or executing) per replica the autoscaler aims at."""
+    scale_down_delay_seconds: int = Field(default=60, ge=0, le=3600)
+    """How long the load must stay low before a replica is removed (it drains first)."""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"autoscaling.minReplicas: {self.min_replicas} exceeds maxReplicas {self.max_replicas}"
+            )
+        return self
+
+    CEL_RULES: ClassVar[list[dict[str, str]]] = [
+        {
+            "rule": "!has(self.minReplicas) || self.minReplicas <= self.maxReplicas",
+            "message": "minReplicas exceeds maxReplicas",
+            "fieldPath": ".minReplicas",
+        }
+    ]
+
+
 class TaskSpec(ApiModel):
     """A group of identical pods (e.g. ``master`` and ``worker``, or ``head`` and ``workers``)."""
 
@@ -143,21 +239,64 @@ class TaskSpec(ApiModel):
     """Number of pods of this task."""
     devices: DeviceRequest | None = None
     """Accelerators each pod needs; omit for CPU-only tasks."""
+    model: ModelServing | None = None
+    """Serve a Model (Inference jobs): the operator adds the runtime container (``motherboard runtime
+    serve``), fetches the artifact built for the device each replica was given, and adds the Service."""
+    autoscaling: Autoscaling | None = None
+    """Scale an Inference task between ``minReplicas`` and ``maxReplicas`` (``replicas`` is the start)."""
     template: dict[str, Any] = Field(
+        default_factory=dict,
         json_schema_extra={
             "x-kubernetes-preserve-unknown-fields": True,
             "x-kubernetes-embedded-resource": False,
-        }
+        },
     )
     """Pod template (``metadata`` and ``spec``) as in a Deployment; the operator adds device resources,
-    scheduler name, labels and framework environment."""
+    scheduler name, labels and framework environment. Optional with ``model`` (the runtime container is
+    added to whatever the template lists)."""
 
     @model_validator(mode="after")
     def _template_has_containers(self) -> TaskSpec:
         containers = (self.template.get("spec") or {}).get("containers")
-        if not containers:
-            raise ValueError("template.spec.containers: list at least one container")
+        if not containers and self.model is None:
+            raise ValueError("template.spec.containers: list at least one container (or serve a model)")
+        canary = self.model.canary if self.model is not None else None
+        if canary is not None and canary.replicas >= self.replicas:
+            raise ValueError(
+                f"model.canary.replicas: {canary.replicas} of {self.replicas} replicas leaves "
+                "none on the stable version; lower it or add replicas"
+            )
+        if self.autoscaling is not None and self.model is None:
+            raise ValueError(
+                "autoscaling: reads the model runtime's in-flight requests; serve a model (tasks[].model)"
+            )
+        if self.autoscaling is not None and not (
+            self.autoscaling.min_replicas <= self.replicas <= self.autoscaling.max_replicas
+        ):
+            raise ValueError(
+                f"replicas: {self.replicas} is outside autoscaling's {self.autoscaling.min_replicas}.."
+                f"{self.autoscaling.max_replicas}; start within the bounds"
+            )
         return self
+
+    CEL_RULES: ClassVar[list[dict[str, str]]] = [
+        {
+            "rule": "!has(self.model) || !has(self.model.canary) || self.model.canary.replicas < self.replicas",
+            "message": "model.canary.replicas leaves no replica on the stable version; lower it or add replicas",
+            "fieldPath": ".model.canary.replicas",
+        },
+        {
+            "rule": "!has(self.autoscaling) || has(self.model)",
+            "message": "autoscaling reads the model runtime's in-flight requests; serve a model",
+            "fieldPath": ".autoscaling",
+        },
+        {
+            "rule": "!has(self.autoscaling) || ((!has(self.autoscaling.minReplicas) || "
+            "self.autoscaling.minReplicas <= self.replicas) && self.replicas <= self.autoscaling.maxReplicas)",
+            "message": "replicas is outside autoscaling's minReplicas..maxReplicas; start within the bounds",
+            "fieldPath": ".replicas",
+        },
+    ]
 
 
 class GangPolicy(ApiModel):
@@ -191,6 +330,10 @@ class Placement(ApiModel):
     """Run only in the central site or only at the edge."""
     topology: TopologyConstraint | None = None
     """How close the pods must be."""
+    disconnect_grace_seconds: int | None = Field(default=None, ge=0, le=86_400)
+    """How long a pod stays bound to a node that stopped reporting (NotReady, unreachable) before it is
+    evicted and replaced elsewhere; default: Kubernetes' 300 s, and 3600 s for Inference jobs that may run
+    at the edge, where a site's link going down must not cause a storm of replacements."""
 
 
 class RunPolicy(ApiModel):
@@ -247,6 +390,12 @@ class AIJobSpec(ApiModel):
                 f"gang.minAvailable: {self.gang.min_available} exceeds the job's "
                 f"{self.total_replicas} replicas: lower it or add replicas"
             )
+        serving = [t.name for t in self.tasks if t.model is not None or t.autoscaling is not None]
+        if serving and self.type is not JobType.INFERENCE:
+            raise ValueError(
+                f"tasks: task {serving[0]} serves a model or autoscales, which only an Inference job does; "
+                "set type: Inference"
+            )
         if self.framework is Framework.RAY and not any(
             t.name == "head" and t.replicas == 1 for t in self.tasks
         ):
@@ -259,6 +408,11 @@ class AIJobSpec(ApiModel):
             "self.gang.minAvailable <= self.tasks.map(t, t.replicas).sum()",
             "message": "gang.minAvailable exceeds the job's total replicas: lower it or add replicas",
             "fieldPath": ".gang.minAvailable",
+        },
+        {
+            "rule": "self.type == 'Inference' || self.tasks.all(t, !has(t.model) && !has(t.autoscaling))",
+            "message": "tasks: serving a model or autoscaling needs type: Inference",
+            "fieldPath": ".tasks",
         },
         {
             "rule": "self.framework != 'Ray' || self.tasks.exists(t, t.name == 'head' && t.replicas == 1)",
@@ -326,6 +480,55 @@ class PodPlacement(ApiModel):
     """Device ids (GPU UUIDs, MIG instances, shares) the scheduler assigned."""
 
 
+class VersionReplicas(ApiModel):
+    """Replicas of one served Model version."""
+
+    version: int = Field(ge=1)
+    """The version."""
+    replicas: int = Field(default=0, ge=0)
+    """Replicas meant to serve it."""
+    ready: int = Field(default=0, ge=0)
+    """Those passing the runtime's readiness probe."""
+
+
+class TargetArtifact(ApiModel):
+    """The artifact a target's replicas load."""
+
+    target: str
+    """The hardware target (``cpu-x86_64``, ``cuda-sm90``, ...)."""
+    version: int = Field(ge=1)
+    """The model version."""
+    backend: str
+    """The backend that built it."""
+    digest: str
+    """The artifact's SHA-256, verified by the replica before loading."""
+
+
+class ServingStatus(ApiModel):
+    """What a model-serving task serves."""
+
+    task: str
+    """The task."""
+    model: str
+    """The Model."""
+    stable_version: int | None = None
+    """The version the non-canary replicas serve (or are rolling out to)."""
+    rolled_out_version: int | None = None
+    """The last version every stable replica was ready on: what a failed rollout returns to."""
+    canary_version: int | None = None
+    """The canary's version, if any."""
+    desired_replicas: int = Field(default=0, ge=0)
+    """Replicas wanted now (the autoscaler's figure when the task autoscales)."""
+    versions: list[VersionReplicas] = Field(default_factory=list)
+    """Replicas per version."""
+    artifacts: list[TargetArtifact] = Field(default_factory=list)
+    """Per target the replicas may land on: the artifact they load."""
+    failed_versions: list[int] = Field(default_factory=list)
+    """Versions rolled back after a replica failed readiness; not served again until the Model changes."""
+    message: str = ""
+    """Why replicas are not serving yet (compiling, no artifact for a target, the model's problem)."""
+
+
 class AIJobStatus(ApiModel):
     """The observed state of an AIJob."""
 
@@ -363,6 +566,8 @@ class AIJobStatus(ApiModel):
     """When the job Succeeded or Failed."""
     observed_generation: int | None = Field(default=None, ge=0)
     """The ``metadata.generation`` this status describes."""
+    serving: list[ServingStatus] = Field(default_factory=list)
+    """Per model-serving task: versions, replicas, the artifact per target."""
 
 
 class AIJob(Resource):
