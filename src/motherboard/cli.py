@@ -47,6 +47,11 @@ _COMPONENTS: dict[str, tuple[str, str, str]] = {
     ),
     "explain": ("motherboard.quota.cli", "explain_app", "Explain why an object is in its state."),
     "simulate": ("motherboard.scheduler.simulate.cli", "app", "Replay a GPU cluster trace against policies."),
+    "job-trace": (
+        "motherboard.scheduler.simulate.jobcli",
+        "trace_app",
+        "Make job traces for 'simulate --jobs': synthetic, Alibaba pods, Philly.",
+    ),
     "runtime": ("motherboard.runtime.cli", "app", "Serve compiled models over the Open Inference Protocol."),
     "model": ("motherboard.models.cli", "app", "Inspect ONNX models, compile them per target, benchmark."),
 }

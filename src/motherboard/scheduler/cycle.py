@@ -148,7 +148,7 @@ class Cycle:
                 break
             taken += len(heads)
             # 2. Admit against the quota tree in fair-share order; admitted workloads are assumed in it.
-            decisions = self._admit(heads)
+            decisions = self._admit(heads, now)
             result._add("admit", t)
             for decision in decisions:
                 # 3.–4. Place each admitted gang in a transaction and assume it; or preempt, or wait.
@@ -158,9 +158,24 @@ class Cycle:
                 if action is not None:
                     result.actions.append(action)
 
-    def _admit(self, heads: list[Workload]) -> list[Decision]:
+    # --- the adapters' interface: what an adapter may change in the core besides queues and cache ------
+    def cancel_reservation(self, key: str) -> Reservation | None:
+        """Drop a preemptor's reservation (its eviction was refused): its placements leave the cache."""
+        reservation = self.reserved.pop(key, None)
+        if reservation is not None:
+            self._forget(reservation.placements)
+        return reservation
+
+    def replace_tree(self, tree: QuotaTree) -> None:
+        """Admit against ``tree`` from now on (the queues changed; the adapter charged what runs in it)."""
+        self.tree = tree
+
+    def _admit(self, heads: list[Workload], now: float | None) -> list[Decision]:
         unqueued = [Admit(w) for w in heads if w.queue == NO_QUEUE]
-        return [*unqueued, *_admit_heads(self.tree, [w for w in heads if w.queue != NO_QUEUE])]
+        # ``now`` dates each admission (the newest admitted are the cheapest victims); the live adapter
+        # passes no time and every admission is dated 0, as before.
+        queued = [w for w in heads if w.queue != NO_QUEUE]
+        return [*unqueued, *_admit_heads(self.tree, queued, 0.0 if now is None else now)]
 
     def _step(self, decision: Decision, now: float | None) -> Action | None:
         workload = decision.workload

@@ -105,7 +105,7 @@ class Holdings:
         for workload in self.admitted.values():
             if workload.queue in tree:
                 tree.assume(workload)
-        self.cycle.tree = tree
+        self.cycle.replace_tree(tree)
 
 
 def total(vectors: Iterable[Resources]) -> dict[str, int]:

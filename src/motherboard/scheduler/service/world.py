@@ -312,10 +312,7 @@ class World:
 
     def preemption_failed(self, action: Evict) -> None:
         """An eviction was refused: drop the preemptor's reservation and charge the victims again."""
-        reservation = self.cycle.reserved.pop(action.preemptor.key, None)
-        for placement in reservation.placements if reservation else ():
-            if self.cache.placement(placement.pod.name) is not None:
-                self.cache.forget(placement.pod.name)
+        self.cycle.cancel_reservation(action.preemptor.key)
         self.holds.restore(action.victims)
         for key in action.victim_pods:
             self.victims.discard(key)
