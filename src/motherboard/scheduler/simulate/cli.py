@@ -39,6 +39,18 @@ def simulate(
         Path, typer.Option(help="Node list (sn,cpu_milli,memory_mib,gpu,model).")
     ] = DEFAULT_NODES,
     policy: Annotated[str, typer.Option(help="Policy name, comma list, or 'all'.")] = "all",
+    jobs: Annotated[
+        Path | None,
+        typer.Option(
+            help="Job trace CSV (name,submit_time,duration,tenant,replicas,gpus_per_replica,gpu_model,priority): "
+            "replay jobs over time through the scheduling cycle; --policy then names job policies "
+            "(production, fifo, best-effort-fifo, 2d-las, srtf) and --nodes may be a profile like 64x8xA100."
+        ),
+    ] = None,
+    queues: Annotated[
+        Path | None,
+        typer.Option(help="With --jobs: Queue manifests (YAML); default one equal queue per tenant."),
+    ] = None,
     seeds: Annotated[str, typer.Option(help="Seeds: '42-51', '42,43'.")] = "42",
     mode: Annotated[
         str, typer.Option(help="'packing' (published protocol) or 'replay' (time-driven).")
@@ -56,6 +68,11 @@ def simulate(
 ) -> None:
     """Compare policies on a trace; print the table and optionally write the results."""
     console = Console()
+    if jobs is not None:
+        from motherboard.scheduler.simulate.jobcli import run_jobs
+
+        run_jobs(console, jobs, str(nodes), queues, policy, output)
+        return
     try:
         names, seed_list = parse_policies(policy), parse_seeds(seeds)
     except ValueError as exc:
