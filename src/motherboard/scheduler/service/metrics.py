@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 from motherboard.scheduler.admission import QuotaTree
+from motherboard.scheduler.admission.units import QuantityError, quota_units
 
 _LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -26,10 +27,14 @@ EXTENSION_POINT = Histogram(
 )
 PENDING = Gauge("motherboard_scheduler_pending_pods", "Pods waiting to be scheduled, by queue.", ["queue"])
 QUEUE_USAGE = Gauge(
-    "motherboard_scheduler_queue_usage", "Quota units used by admitted workloads.", ["queue", "resource"]
+    "motherboard_scheduler_queue_usage",
+    "Quota used by admitted workloads: devices (a MIG slice or share counts its fraction), cores, bytes.",
+    ["queue", "resource"],
 )
 QUEUE_QUOTA = Gauge(
-    "motherboard_scheduler_queue_quota", "Nominal quota in quota units.", ["queue", "resource"]
+    "motherboard_scheduler_queue_quota",
+    "Nominal quota: devices, cores or bytes, as the Queue states it.",
+    ["queue", "resource"],
 )
 PREEMPTIONS = Counter("motherboard_scheduler_preemption_victims_total", "Pods evicted to make room.")
 PREEMPTION_ATTEMPTS = Counter("motherboard_scheduler_preemption_attempts_total", "Preemptions decided.")
@@ -40,16 +45,31 @@ BOUND = Counter("motherboard_scheduler_pods_bound_total", "Pods bound by this sc
 LEADER = Gauge("motherboard_scheduler_leader", "1 while this replica holds the leader lease.")
 
 
+def unit_scale(resource: str) -> int:
+    """Quota units per stated unit of a quota key (``nvidia.com/gpu@pool``): 1,000 for devices and cores
+    (admission counts milli-devices and millicores), 1 for bytes and anything counted as is."""
+    name = resource.partition("@")[0]
+    try:
+        counted_as, per_unit = quota_units(name, 1)
+    except QuantityError:
+        return 1
+    return per_unit if counted_as == name else 1
+
+
 def observe_queues(tree: QuotaTree, pending: dict[str, int]) -> None:
     """Refresh the per-queue gauges (called a few times a second at most, not per pod)."""
     for queue, count in pending.items():
         PENDING.labels(queue).set(count)
+    for queue in set(tree.queues()) - set(pending):
+        PENDING.labels(queue).set(0)  # a queue that drained must not keep its last count
     for name in tree.queues():
         spec = tree.spec(name)
         usage = tree.usage(name)
         for resource in set(spec.quotas) | set(usage):
-            QUEUE_USAGE.labels(name, resource).set(usage.get_amount(resource))
-            QUEUE_QUOTA.labels(name, resource).set(spec.quota(resource).nominal)
+            # In the units the Queue states (8 GPUs reads 8, not admission's 8000 milli-GPUs).
+            scale = unit_scale(resource)
+            QUEUE_USAGE.labels(name, resource).set(usage.get_amount(resource) / scale)
+            QUEUE_QUOTA.labels(name, resource).set(spec.quota(resource).nominal / scale)
 
 
 __all__ = [
