@@ -49,6 +49,9 @@ RAY_CLIENT_PORT = 10001
 RUNTIME_HTTP_PORT = 8000
 RUNTIME_GRPC_PORT = 8001
 RUNTIME_METRICS_PORT = 8002
+EDGE_DISCONNECT_GRACE_SECONDS = 3600
+"""An edge site's link may drop for a while: its inference replicas stay bound (and nothing is duplicated
+when it comes back) unless it stays away this long."""
 MODELS_DIR = "/models"
 ARTIFACT_CACHE = "/var/cache/motherboard/artifacts"
 """On the node (hostPath): artifacts fetched before, by digest, so a replica restarts while cut off."""
@@ -305,6 +308,19 @@ def _add_placement(job: AIJob, spec: Obj) -> None:
         spec["tolerations"] = [
             *spec.get("tolerations", []),
             {"key": TAINT_EDGE, "operator": "Exists", "effect": "NoSchedule"},
+        ]
+    grace = placement.disconnect_grace_seconds
+    if grace is None and may_run_at_edge and job.spec.type is JobType.INFERENCE:
+        grace = EDGE_DISCONNECT_GRACE_SECONDS
+    if grace is not None:
+        # What the DefaultTolerationSeconds admission plugin adds (300 s), with the job's grace instead: a
+        # pod on a node that stops reporting is evicted (and replaced) only after it.
+        spec["tolerations"] = [
+            *spec.get("tolerations", []),
+            *(
+                {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": grace}
+                for key in ("node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready")
+            ),
         ]
 
 

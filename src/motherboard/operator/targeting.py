@@ -51,9 +51,12 @@ def task_targets(
     targets: set[str] = set()
     unsupported: set[str] = set()
     seen = 0
+    selector = ((task.template.get("spec") or {}).get("nodeSelector")) or {}
     for node in nodes.values():
         labels = node.labels
         if not _allowed_by_placement(job, labels):
+            continue
+        if any(labels.get(k) != v for k, v in selector.items()):
             continue
         arch = labels.get(LABEL_ARCH, "amd64")
         if request is None:
