@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from motherboard.api.assignment import AssignmentError, DeviceAssignment
-from motherboard.api.constants import LABEL_SITE, LABEL_TASK_NAME
+from motherboard.api.constants import LABEL_MODEL_VERSION, LABEL_SITE, LABEL_TASK_NAME
 
 _WAITING = {"Pending", "Queued", "Admitted"}
 MAX_EVENTS = 10
@@ -25,6 +25,8 @@ class PodLine:
     site: str | None
     devices: list[str]
     waiting: str | None
+    serving: str | None = None
+    """A model-serving replica: the version it serves and why it is not serving (fetch error, probe)."""
 
 
 @dataclass
@@ -55,6 +57,8 @@ class JobExplanation:
     conditions: list[dict[str, str]] = field(default_factory=list)
     pods: list[PodLine] = field(default_factory=list)
     events: list[EventLine] = field(default_factory=list)
+    serving: list[dict[str, str]] = field(default_factory=list)
+    """Per model-serving task: the model, versions and replicas, the artifact per target, why not serving."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,8 +91,31 @@ def explain_job(
         ],
         pods=lines,
         events=_events(events),
+        serving=[_serving_line(entry) for entry in status.get("serving") or []],
     )
     return explanation
+
+
+def _serving_line(entry: Mapping[str, Any]) -> dict[str, str]:
+    versions = ", ".join(
+        f"v{v.get('version')}: {v.get('ready', 0)}/{v.get('replicas', 0)} ready"
+        for v in entry.get("versions") or []
+    )
+    artifacts = ", ".join(
+        f"{a.get('target')} → v{a.get('version')} {a.get('backend')} {str(a.get('digest', ''))[:19]}"
+        for a in entry.get("artifacts") or []
+    )
+    failed = ", ".join(f"v{v}" for v in entry.get("failedVersions") or [])
+    return {
+        "task": str(entry.get("task", "")),
+        "model": str(entry.get("model", "")),
+        "stable": str(entry.get("stableVersion") or "-"),
+        "canary": str(entry.get("canaryVersion") or "-"),
+        "replicas": versions or f"0/{entry.get('desiredReplicas', 0)}",
+        "artifacts": artifacts or "-",
+        "rolledBack": failed or "-",
+        "why": str(entry.get("message") or ""),
+    }
 
 
 def _pod_line(pod: Mapping[str, Any], nodes: Mapping[str, Mapping[str, Any]]) -> PodLine:
@@ -116,7 +143,29 @@ def _pod_line(pod: Mapping[str, Any], nodes: Mapping[str, Mapping[str, Any]]) ->
         site=labels.get(LABEL_SITE),
         devices=devices,
         waiting=waiting,
+        serving=_replica(meta, status),
     )
+
+
+def _replica(meta: Mapping[str, Any], status: Mapping[str, Any]) -> str | None:
+    """``v2 serving`` or ``v2 not serving: <why>`` for a model replica; None for other pods."""
+    version = (meta.get("labels") or {}).get(LABEL_MODEL_VERSION)
+    if version is None:
+        return None
+    runtime = next((c for c in status.get("containerStatuses") or [] if c.get("name") == "runtime"), None)
+    if runtime is not None and runtime.get("ready"):
+        return f"v{version} serving"
+    why = "not started yet"
+    if runtime is not None:
+        state = runtime.get("state") or {}
+        last = (runtime.get("lastState") or {}).get("terminated") or {}
+        if state.get("waiting"):
+            why = f"{state['waiting'].get('reason', '')}: {last.get('message') or state['waiting'].get('message') or ''}"
+        elif state.get("running"):
+            why = "loading the artifact (readiness probe not passed yet)"
+        elif state.get("terminated"):
+            why = f"exited: {state['terminated'].get('message') or state['terminated'].get('reason')}"
+    return f"v{version} not serving: {why.strip(': ')}"
 
 
 def _summary(phase: str, status: Mapping[str, Any], pods: list[PodLine]) -> str:

@@ -152,12 +152,31 @@ def print_explanation(job: JobExplanation, console: Console) -> None:
         for c in job.conditions:
             table.add_row(*(Text(c[k]) for k in ("type", "status", "reason", "message")))
         console.print(table)
+    if job.serving:
+        table = Table(title="Serving", title_justify="left")
+        for column in (
+            "TASK",
+            "MODEL",
+            "STABLE",
+            "CANARY",
+            "REPLICAS",
+            "ARTIFACT PER TARGET",
+            "ROLLED BACK",
+            "WHY",
+        ):
+            table.add_column(column, overflow="fold")
+        for s in job.serving:
+            keys = ("task", "model", "stable", "canary", "replicas", "artifacts", "rolledBack", "why")
+            table.add_row(*(Text(s[k]) for k in keys))
+        console.print(table)
     if job.pods:
         table = Table(title="Pods", title_justify="left")
         for column in ("POD", "TASK", "PHASE", "NODE", "SITE", "DEVICES / WHY IT WAITS"):
             table.add_column(column, overflow="fold")
         for pod in job.pods:
             detail = "\n".join(pod.devices) if pod.node else (pod.waiting or "")
+            if pod.serving:
+                detail = f"{detail}\n{pod.serving}".strip()
             cells = (pod.name, pod.task, pod.phase, pod.node or "-", pod.site or "-", detail or "-")
             table.add_row(*(Text(cell) for cell in cells))
         console.print(table)

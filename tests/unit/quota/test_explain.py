@@ -70,3 +70,38 @@ def test_pending_lists_only_waiting_jobs_of_the_queues_oldest_first() -> None:
         ("bb", "over quota"),
     ]
     assert rows[0]["priorityClass"] == "high"
+
+
+def test_a_serving_job_says_what_each_replica_serves_and_why_one_does_not() -> None:
+    job = {
+        "metadata": {"name": "ocr-svc", "namespace": "t"},
+        "spec": {"queue": "q"},
+        "status": {
+            "phase": "Running",
+            "serving": [
+                {
+                    "task": "serve", "model": "ocr", "stableVersion": 2, "failedVersions": [3],
+                    "versions": [{"version": 2, "replicas": 2, "ready": 1}],
+                    "artifacts": [{"target": "cpu-x86_64", "version": 2, "backend": "onnxruntime",
+                                   "digest": "sha256:" + "a" * 64}],
+                    "message": "compiling model ocr version 4 for cpu-aarch64; version 2 serves meanwhile",
+                }
+            ],
+        },
+    }  # fmt: skip
+    ok = {"metadata": {"name": "ocr-svc-serve-0", "labels": {"motherboard.io/model-version": "2"}},
+          "spec": {"nodeName": "n"}, "status": {"phase": "Running",
+          "containerStatuses": [{"name": "runtime", "ready": True, "state": {"running": {}}}]}}  # fmt: skip
+    crashing = {"metadata": {"name": "ocr-svc-serve-1", "labels": {"motherboard.io/model-version": "2"}},
+                "spec": {"nodeName": "n"}, "status": {"phase": "Running", "containerStatuses": [
+                    {"name": "runtime", "ready": False, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                     "lastState": {"terminated": {"message": '{"error": "no artifact for cpu-x86_64"}'}}}]}}  # fmt: skip
+    explained = explain_job(job, [ok, crashing], {}, [])
+    (line,) = explained.serving
+    assert line["replicas"] == "v2: 1/2 ready" and line["rolledBack"] == "v3"
+    assert line["artifacts"] == "cpu-x86_64 → v2 onnxruntime sha256:aaaaaaaaaaaa"
+    assert line["why"].endswith("version 2 serves meanwhile")
+    assert [p.serving for p in explained.pods] == [
+        "v2 serving",
+        'v2 not serving: CrashLoopBackOff: {"error": "no artifact for cpu-x86_64"}',
+    ]
