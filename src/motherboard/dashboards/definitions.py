@@ -286,6 +286,7 @@ JOBS = Dashboard(
                         Target(
                             "sum by (reason) (rate(motherboard_operator_reconcile_errors_total[$__rate_interval]))",
                             "{{reason}}",
+                            sparse=True,
                         ),
                     ),
                     unit="ops",
@@ -342,7 +343,7 @@ SCHEDULER = Dashboard(
                 ),
                 Panel(
                     "Binding errors (last hour)",
-                    (Target("sum(increase(motherboard_scheduler_binding_errors_total[1h]))"),),
+                    (Target("sum(increase(motherboard_scheduler_binding_errors_total[1h])) or vector(0)"),),
                     kind="stat",
                     width=6,
                     height=5,
@@ -397,6 +398,7 @@ SCHEDULER = Dashboard(
                         Target(
                             "sum by (step) (rate(motherboard_scheduler_binding_errors_total[$__rate_interval]))",
                             "{{step}}",
+                            sparse=True,
                         ),
                     ),
                     unit="ops",

@@ -21,6 +21,9 @@ class Target:
     expr: str
     legend: str = ""
     instant: bool = False
+    sparse: bool = False
+    """Its series appear only once such an event happened (errors by reason): a healthy system answers
+    "no data". The evaluation test then checks that Prometheus accepts the query and knows the metric."""
 
 
 @dataclass(frozen=True)
