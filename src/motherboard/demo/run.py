@@ -18,7 +18,7 @@ from motherboard.api.constants import GROUP, VERSION
 from motherboard.api.v1alpha1 import KINDS
 from motherboard.demo import components
 from motherboard.demo.view import dashboard
-from motherboard.devcluster import realnode
+from motherboard.devcluster import prometheus, realnode
 from motherboard.devcluster.build import ensure_binaries
 from motherboard.devcluster.cluster import ClusterError, DevCluster
 from motherboard.devcluster.fakenodes import api_client
@@ -77,6 +77,7 @@ class Demo:
                 progress=self.log,
                 bins=bins,
                 real_nodes=real_nodes,
+                prometheus=prometheus.available(),  # Debian's package (hack/apt-packages.txt)
             )
         except (ClusterError, RealNodeError, ImageError) as exc:
             raise DemoError(str(exc)) from exc
@@ -114,6 +115,9 @@ class Demo:
         ]
         for part in self.parts:
             part.start()
+            prometheus.register_target(
+                self.dev.dir, f"motherboard-{part.name}", part.name, part.ports["metrics"]
+            )
             console.print(f"  {part.name}: pid {part.proc.pid if part.proc else '?'}, log {part.log}")
         wait("the operator's webhook", self._webhook_serving, 90)
         self._check_alive()
@@ -257,6 +261,8 @@ class Demo:
                 f"  metrics (while running): operator http://127.0.0.1:{ports['operator']['metrics']}/metrics, "
                 f"scheduler http://127.0.0.1:{ports['scheduler']['metrics']}/metrics"
             )
+        if url := self.dev.prometheus_url():
+            console.print(f"  prometheus: {url}  (dashboards' queries and alerts: docs/observability.md)")
         state = self.dev.load_state()
         if state is not None and state.real_nodes:
             node = state.real_nodes[0]

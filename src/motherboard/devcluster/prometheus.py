@@ -42,6 +42,11 @@ class PrometheusError(RuntimeError):
     """Prometheus is missing, refused its configuration or answered a query with an error."""
 
 
+def available() -> bool:
+    """Whether a ``prometheus`` executable is on the PATH (``make demo`` runs one only then)."""
+    return shutil.which(BINARY) is not None
+
+
 def binary() -> Path:
     """The ``prometheus`` executable on the PATH, or one clear error naming the package."""
     found = shutil.which(BINARY)
@@ -168,6 +173,14 @@ class Sample:
     value: float
 
 
+@dataclass(frozen=True)
+class Series:
+    """One series of a range query's answer."""
+
+    labels: dict[str, str]
+    values: list[float]
+
+
 class PrometheusAPI:
     """The few calls of Prometheus's HTTP API the tests and the demo need."""
 
@@ -197,6 +210,19 @@ class PrometheusAPI:
             return [Sample({}, float(data["result"][1]))]
         raise PrometheusError(f"{expr}: a {data['resultType']} answer, not an instant vector")
 
+    def query_range(self, expr: str, start: float, end: float, step_s: float) -> list[Series]:
+        """Evaluate ``expr`` at every ``step_s`` from ``start`` to ``end`` (Unix seconds), as Grafana's
+        time-series panels do."""
+        data = self._get(
+            "/api/v1/query_range", query=expr, start=f"{start:.3f}", end=f"{end:.3f}", step=f"{step_s:g}"
+        )
+        return [Series(dict(r["metric"]), [float(v) for _, v in r["values"]]) for r in data["result"]]
+
+    def metadata(self, metric: str) -> list[dict[str, Any]]:
+        """What scraped targets say about ``metric`` (``# TYPE``/``# HELP``), also before it has a sample."""
+        data: list[dict[str, Any]] = self._get("/api/v1/targets/metadata", metric=metric)
+        return data
+
     def targets(self) -> list[dict[str, Any]]:
         """The active targets with their ``health`` and ``lastError``."""
         data: dict[str, list[dict[str, Any]]] = self._get("/api/v1/targets", state="active")
@@ -211,3 +237,8 @@ class PrometheusAPI:
 def finite(samples: list[Sample]) -> list[Sample]:
     """The samples that carry a number (``histogram_quantile`` over no observations answers NaN)."""
     return [s for s in samples if not math.isnan(s.value)]
+
+
+def answering(series: list[Series]) -> list[Series]:
+    """The series with at least one number (not only NaN)."""
+    return [s for s in series if any(not math.isnan(v) for v in s.values)]
