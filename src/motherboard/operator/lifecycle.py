@@ -398,10 +398,16 @@ def _roll(
     stale = [p for p in current if p.template_hash != wanted(p) and p.name not in result.delete]
     others_ready = all(p.ready for p in current if p not in stale)
     if stale and others_ready and not result.create:
-        result.delete.append(stale[0].name)
-        result.events.append(
-            Event("Normal", "RollingUpdate", f"replacing {stale[0].name} with the new template")
+        pod = stale[0]
+        result.delete.append(pod.name)
+        plan_ = serving.get(pod.task)
+        version = plan_.version_for(pod.index) if plan_ is not None else None
+        what = (
+            f"model {plan_.model} version {version}"
+            if plan_ is not None and version is not None and version != pod.model_version
+            else "the new template"
         )
+        result.events.append(Event("Normal", "RollingUpdate", f"replacing {pod.name} with {what}"))
 
 
 def _fail(

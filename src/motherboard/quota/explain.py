@@ -101,7 +101,7 @@ def _serving_line(entry: Mapping[str, Any]) -> dict[str, str]:
         f"v{v.get('version')}: {v.get('ready', 0)}/{v.get('replicas', 0)} ready"
         for v in entry.get("versions") or []
     )
-    artifacts = ", ".join(
+    artifacts = "\n".join(
         f"{a.get('target')} → v{a.get('version')} {a.get('backend')} {str(a.get('digest', ''))[:19]}"
         for a in entry.get("artifacts") or []
     )
