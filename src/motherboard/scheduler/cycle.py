@@ -174,8 +174,14 @@ class Cycle:
         unqueued = [Admit(w) for w in heads if w.queue == NO_QUEUE]
         # ``now`` dates each admission (the newest admitted are the cheapest victims); the live adapter
         # passes no time and every admission is dated 0, as before.
+        at = 0.0 if now is None else now
         queued = [w for w in heads if w.queue != NO_QUEUE]
-        return [*unqueued, *_admit_heads(self.tree, queued, 0.0 if now is None else now)]
+        # A preemptor whose victims were evicted for it is admitted first: the quota they freed is its own.
+        # In fair-share order another tenant's head could take it, fail to place on the devices reserved
+        # for the preemptor, and leave both waiting for ever (found by the job replay's invariants).
+        first = [w for w in queued if w.key in self.reserved]
+        rest = [w for w in queued if w.key not in self.reserved] if first else queued
+        return [*unqueued, *_admit_heads(self.tree, first, at), *_admit_heads(self.tree, rest, at)]
 
     def _step(self, decision: Decision, now: float | None) -> Action | None:
         workload = decision.workload

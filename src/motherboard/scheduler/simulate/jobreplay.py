@@ -26,11 +26,14 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from motherboard.scheduler.admission import Admitted, QueueSpec, QuotaTree, Resources, Workload
-from motherboard.scheduler.cache import ClusterCache, NodeSpec, Placement, PodRequest
+from motherboard.scheduler.cache import ClusterCache, NodeSpec, Placement, PodRequest, Transaction
+from motherboard.scheduler.cache.state import ClusterState
 from motherboard.scheduler.cache.types import DeviceKind, DeviceRequest
 from motherboard.scheduler.cycle import Bind, Cycle, Evict, Pending
-from motherboard.scheduler.placement import Placer, PluginContext, shipped_profile
+from motherboard.scheduler.placement import Code, GangOutcome, Placer, PluginContext, Status, shipped_profile
 from motherboard.scheduler.placement.plugins import default_registry
 from motherboard.scheduler.queueing import Backoff, QueueManager
 from motherboard.scheduler.simulate.jobpolicies import (
@@ -53,6 +56,47 @@ MAX_ROUNDS = 10_000
 
 _COMPLETE, _LEVEL, _ARRIVE = 0, 1, 2
 """Event kinds, in the order they are handled at one instant: completions free devices first."""
+
+
+class GatedPlacer(Placer):
+    """The real placer behind a necessary condition: a gang of whole-device pods that cannot fit even by
+    count (free whole devices, CPU and memory, node by node) fails at once instead of pod by pod.
+
+    The condition only rejects gangs the placer would reject (models, topology and the rest only restrict
+    further), so every decision is the placer's; it only spares the replay the futile attempts that a
+    completion's retry of every waiting gang would otherwise make. Only the message differs.
+    """
+
+    skipped = 0
+
+    def place_gang(self, pods: Sequence[PodRequest], txn: Transaction) -> GangOutcome:
+        if pods and not may_fit(pods, txn.view().state):
+            self.skipped += 1
+            message = f"pod {pods[0].name}: fewer than {len(pods)} nodes' worth of free devices for the gang"
+            return GangOutcome(Status(Code.UNSCHEDULABLE, (message,), "gang"))
+        return super().place_gang(pods, txn)
+
+
+def may_fit(pods: Sequence[PodRequest], state: ClusterState) -> bool:
+    """Whether the free whole devices, CPU and memory could hold the gang at all (a necessary condition).
+
+    Gangs of identical whole-device pods only; anything else (shares, partitions, mixed pods) says yes.
+    """
+    first = pods[0]
+    devices = first.devices
+    if (
+        devices is None
+        or devices.kind is not DeviceKind.WHOLE
+        or any(p.task_class() != first.task_class() for p in pods)
+    ):
+        return True
+    whole = ((state.dev_milli_free == 1000) & ~state.dev_mig).sum(axis=1) // devices.count
+    room = np.minimum(whole, state.pods_free)
+    if first.cpu_milli:
+        room = np.minimum(room, state.cpu_free // first.cpu_milli)
+    if first.memory_mib:
+        room = np.minimum(room, state.mem_free // first.memory_mib)
+    return int(room[state.schedulable].sum()) >= len(pods)
 
 
 class VirtualClock:
@@ -126,8 +170,8 @@ class Sample:
     time: float
     used_gpus: float
     tenant_gpus: dict[str, float]
-    pending: dict[str, int]
-    """Pending jobs per tenant."""
+    pending: dict[str, float]
+    """Per tenant with pending jobs: the GPUs of its smallest pending job."""
 
 
 @dataclass
@@ -156,9 +200,11 @@ class JobReplay:
         *,
         on_step: Callable[[JobReplay], None] | None = None,
         placer_workload: Sequence[PodRequest] | None = None,
+        gate: bool = True,
     ) -> None:
         """``placer_workload``: the pods the placement plugins weigh (the live scheduler's recent workload);
-        by default the first 2,000 jobs' pods."""
+        by default the first 2,000 jobs' pods. ``gate``: put :class:`GatedPlacer`'s count check in front of
+        the placer (the same decisions, fewer futile attempts)."""
         self.jobs = [JobRun(j, i) for i, j in enumerate(jobs)]
         self.policy = policy
         self.clock = VirtualClock(min((j.submit_time for j in jobs), default=0.0))
@@ -192,7 +238,8 @@ class JobReplay:
         if placer_workload is None:
             placer_workload = [self._pods(run)[0] for run in self.jobs[:2000]]
         registry = default_registry({n.name: n for n in nodes})
-        placer = Placer(shipped_profile(), registry, PluginContext(workload=tuple(placer_workload)))
+        kind = GatedPlacer if gate else Placer
+        placer = kind(shipped_profile(), registry, PluginContext(workload=tuple(placer_workload)))
         self.cycle = Cycle(self.queues, QuotaTree(self.specs), self.cache, placer, self.pods)
         self._by_key: dict[str, JobRun] = {}
         self._running: dict[str, JobRun] = {}
@@ -200,7 +247,8 @@ class JobReplay:
         self._seq = 0
         self._used = 0.0
         self._tenant_used: dict[str, float] = {}
-        self._tenant_pending: Counter[str] = Counter()
+        self._tenant_pending: dict[str, Counter[float]] = {}
+        """Tenant → GPUs of each of its pending jobs (a multiset)."""
         self.samples: list[Sample] = []
         self.stats = ReplayStats()
         self.preemptions = 0
@@ -284,7 +332,7 @@ class JobReplay:
         pods = self._pods(run)
         self._by_key[run.key] = run
         self.pods.pending[run.key] = pods
-        self._tenant_pending[run.spec.tenant] += 1
+        self._tenant_pending.setdefault(run.spec.tenant, Counter())[run.spec.gpus] += 1
         self.queues.push(self._workload(run, now))
 
     def _workload(self, run: JobRun, now: float) -> Workload:
@@ -340,7 +388,7 @@ class JobReplay:
         self.pods.holding[run.key] = names
         self.pods.alive.update(names)
         self.bound.append((now, run.key, action.placements))
-        self._tenant_pending[run.spec.tenant] -= 1
+        self._unpend_tenant(run)
         run.started = now
         if run.first_start is None:
             run.first_start = now
@@ -396,7 +444,7 @@ class JobReplay:
         run.rejected = action.message
         self.queues.delete(run.key)
         self.pods.pending.pop(run.key, None)
-        self._tenant_pending[run.spec.tenant] -= 1
+        self._unpend_tenant(run)
 
     def _reprioritise(self, now: float) -> None:
         """Running jobs' priorities move with their attained service (LAS) or remaining work (SRTF)."""
@@ -420,9 +468,15 @@ class JobReplay:
             self._tenant_used.get(run.spec.tenant, 0.0) + sign * run.spec.gpus
         )
 
+    def _unpend_tenant(self, run: JobRun) -> None:
+        sizes = self._tenant_pending[run.spec.tenant]
+        sizes[run.spec.gpus] -= 1
+        if not sizes[run.spec.gpus]:
+            del sizes[run.spec.gpus]
+
     def _sample(self, now: float) -> None:
         tenants = {t: round(g, 6) for t, g in self._tenant_used.items() if g > 1e-9}
-        pending = {t: n for t, n in self._tenant_pending.items() if n > 0}
+        pending = {t: min(sizes) for t, sizes in self._tenant_pending.items() if sizes}
         last = self.samples[-1] if self.samples else None
         if last is not None and last.tenant_gpus == tenants and last.pending == pending:
             return

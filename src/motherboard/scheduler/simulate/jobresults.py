@@ -14,7 +14,7 @@ Per policy (``results.json``):
     Evictions of running jobs; gangs bound with fewer pods than they have (must be 0).
 ``tenants``
     Per tenant: entitlement (nominal quota, GPUs), average GPUs used, and the time it spent *starved*:
-    with pending work of which some job would fit in its entitlement's unused part, yet not running it
+    with a pending job that would fit in the unused part of its entitlement, yet not running it
     (``below_entitlement_s`` in all, ``max_below_entitlement_s`` the longest stretch).
 ``fairness``
     Jain's index over tenants of (GPUs used ÷ GPUs it was owed), time-averaged over the instants it had
@@ -94,7 +94,6 @@ def _area(replay: JobReplay, end: float) -> float:
 
 def _tenants(replay: JobReplay, end: float) -> tuple[dict[str, dict[str, float]], float]:
     samples = replay.samples
-    smallest = _smallest_pending(replay)
     out: dict[str, dict[str, float]] = {}
     ratios = []
     for tenant, entitled in replay.entitlement.items():
@@ -103,10 +102,10 @@ def _tenants(replay: JobReplay, end: float) -> tuple[dict[str, dict[str, float]]
             dt = max(min(nxt, end) - s.time, 0.0)
             used = s.tenant_gpus.get(tenant, 0.0)
             used_area += used * dt
-            if s.pending.get(tenant, 0):
+            if tenant in s.pending:
                 owed_area += entitled * dt
                 got_area += min(used, entitled) * dt
-            if s.pending.get(tenant, 0) and used + smallest.get(tenant, math.inf) <= entitled + 1e-9:
+            if tenant in s.pending and used + s.pending[tenant] <= entitled + 1e-9:
                 starved += dt
                 run += dt
                 longest = max(longest, run)
@@ -123,14 +122,6 @@ def _tenants(replay: JobReplay, end: float) -> tuple[dict[str, dict[str, float]]
             ratios.append(got_area / owed_area)
     jain = (sum(ratios) ** 2 / (len(ratios) * sum(r * r for r in ratios))) if ratios and any(ratios) else 1.0
     return out, round(jain, 4)
-
-
-def _smallest_pending(replay: JobReplay) -> dict[str, float]:
-    """Per tenant, the GPUs of its smallest job (a tenant starved for it could run at least that)."""
-    out: dict[str, float] = {}
-    for job in replay.jobs:
-        out[job.spec.tenant] = min(out.get(job.spec.tenant, math.inf), job.spec.gpus)
-    return out
 
 
 def write_job_outputs(replays: Sequence[JobReplay], out: Path, meta: dict[str, Any]) -> dict[str, Path]:
