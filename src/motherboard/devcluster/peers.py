@@ -162,12 +162,17 @@ def module_source(t: GoTool) -> Path:
 
 
 def crd_files(peer: str, source: Path) -> list[Path]:
-    folder = (
-        source / "config" / "components" / "crd" / "bases"
+    # Volcano's controller manager also runs the JobFlow and JobTemplate controllers, whose CRDs are apart.
+    folders = (
+        [source / "config" / "components" / "crd" / "bases"]
         if peer == "kueue"
-        else source / "config" / "crd" / "volcano" / "bases"
+        else [
+            source / "config" / "crd" / "volcano" / "bases",
+            source / "config" / "crd" / "jobflow" / "bases",
+        ]
     )
-    files = sorted(folder.glob("*.yaml"))
+    files = sorted(f for folder in folders for f in folder.glob("*.yaml"))
+    folder = folders[0]
     if not files:
         raise PeerError(
             f"no CRDs in {folder}: is {tool(peer).module}@{tool(peer).version} the module it should be?"
@@ -256,7 +261,8 @@ def kueue_config(ports: dict[str, int], cert_dir: Path) -> Obj:
         "kind": "Configuration",
         "namespace": KUEUE_NAMESPACE,
         "health": {"healthProbeBindAddress": f"127.0.0.1:{ports['kueue-health']}"},
-        "metrics": {"bindAddress": f"127.0.0.1:{ports['kueue-metrics']}"},
+        # Off: a secured metrics server would need TokenReviews and the certificate below to mean something.
+        "metrics": {"bindAddress": "0"},
         "webhook": {"port": ports["kueue-webhook"], "host": "127.0.0.1", "certDir": str(cert_dir)},
         "leaderElection": {"leaderElect": False},
         "internalCertManagement": {"enable": False},
@@ -426,6 +432,7 @@ def _start_kueue(
     for src, dst in ((serving.cert, "tls.crt"), (serving.key, "tls.key")):
         (cert_dir / dst).write_bytes(src.read_bytes())
         (cert_dir / dst).chmod(0o600)
+    _kueue_metrics_certs(serving.cert, serving.key)
     config = cluster.dir / "peers" / "kueue-config.yaml"
     config.write_text(yaml.safe_dump(kueue_config(ports, cert_dir), sort_keys=False))
     _apply(kubectl, cluster.kubeconfig, [_namespace(KUEUE_NAMESPACE)], "kueue's namespace")
@@ -443,6 +450,28 @@ def _start_kueue(
     _apply(kubectl, cluster.kubeconfig, hooks, "kueue's webhook configurations")
 
 
+KUEUE_METRICS_CERTS = Path("/etc/kueue/metrics/certs")
+"""Where Kueue v0.17 reads its metrics certificate whenever internal certificate management is off: a path
+compiled into its ``main`` with no flag or setting to move it. It exits without one, so the dev cluster's
+serving certificate is copied there; its metrics server stays off (``bindAddress: "0"``), so whichever
+cluster wrote it last makes no difference, and the files are left for the next start."""
+
+
+def _kueue_metrics_certs(cert: Path, key: Path) -> None:
+    try:
+        KUEUE_METRICS_CERTS.mkdir(parents=True, exist_ok=True)
+        for src, name in ((cert, "tls.crt"), (key, "tls.key")):
+            tmp = KUEUE_METRICS_CERTS / f".{name}.{os.getpid()}"
+            tmp.write_bytes(src.read_bytes())
+            tmp.chmod(0o600)
+            tmp.replace(KUEUE_METRICS_CERTS / name)  # atomic: a concurrent start reads one pair or the other
+    except OSError as exc:
+        raise PeerError(
+            f"kueue needs a certificate in {KUEUE_METRICS_CERTS} (a path compiled into v0.17) and it could not "
+            f"be written: {exc}; run as root or create that directory writable for this user"
+        ) from exc
+
+
 def _start_volcano(
     cluster: DevCluster,
     state: ClusterState,
@@ -453,6 +482,8 @@ def _start_volcano(
 ) -> None:
     ports, p = state.ports, cluster.pki
     serving = p.pair(WEBHOOK_CERT)
+    # Also in the environment: a device-sharing package Volcano links reads a kubeconfig at init.
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
     _apply(kubectl, cluster.kubeconfig, [_namespace(VOLCANO_NAMESPACE)], "volcano's namespace")
     hooks = volcano_webhooks(ports["volcano-webhook"], p.ca.cert.read_bytes())
     # Started before the configurations exist: it waits for them (by name) to patch its CA bundle in.
@@ -476,6 +507,7 @@ def _start_volcano(
             f"--healthz-address=127.0.0.1:{ports['volcano-webhook-healthz']}",
             *qps,
         ],
+        env,
     )
     _apply(kubectl, cluster.kubeconfig, hooks, "volcano's webhook configurations")
     _wait(hook, lambda: _tls_answers(ports["volcano-webhook"], p.ca.cert), 360)
@@ -492,6 +524,7 @@ def _start_volcano(
             f"--healthz-address=127.0.0.1:{ports['volcano-controllers-healthz']}",
             *qps,
         ],
+        env,
     )
     _wait(ctl, lambda: probe(f"http://127.0.0.1:{ports['volcano-controllers-healthz']}/healthz"), 120)
     conf = cluster.dir / "peers" / "volcano-scheduler.conf"
@@ -514,6 +547,7 @@ def _start_volcano(
             "--cache-dumper=false",
             *qps,
         ],
+        env,
     )
     _wait(sched, lambda: probe(f"http://127.0.0.1:{ports['volcano-scheduler-healthz']}/healthz"), 120)
 

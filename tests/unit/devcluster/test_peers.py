@@ -326,7 +326,7 @@ def test_kueue_configuration_is_local_and_unthrottled(tmp_path: Path) -> None:
     cfg = peers.kueue_config(ports, tmp_path)
     assert cfg["webhook"] == {"port": 3, "host": "127.0.0.1", "certDir": str(tmp_path)}
     assert cfg["health"]["healthProbeBindAddress"] == "127.0.0.1:1"
-    assert cfg["metrics"]["bindAddress"] == "127.0.0.1:2"
+    assert cfg["metrics"]["bindAddress"] == "0"
     assert cfg["internalCertManagement"] == {"enable": False}
     assert cfg["leaderElection"] == {"leaderElect": False}
     assert cfg["integrations"] == {"frameworks": ["batch/job"]}
