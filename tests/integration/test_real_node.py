@@ -48,8 +48,9 @@ from tests.integration.test_scheduler import SchedulerProcess
 
 REPO = Path(__file__).resolve().parents[2]
 NODE = realnode.node_name(0)
-# The module fixture runs inside the first test's timeout. On a fresh machine it builds the kubelet (~70 s)
-# and three images (up to ~5 min on two loaded cores) before the cluster starts; warm, the module takes ~1 min.
+# The module fixture runs inside the first test's timeout. On a fresh machine it builds the kubelet (~70 s),
+# kube-proxy (~25 s once the kubelet's packages are in Go's build cache) and three images (up to ~5 min on two
+# loaded cores) before the cluster starts; warm, the module takes ~1 min.
 pytestmark = pytest.mark.timeout(1500)
 PROFILE = ClusterProfile.model_validate(
     {
