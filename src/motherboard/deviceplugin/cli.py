@@ -17,7 +17,9 @@ from motherboard.deviceplugin.node import node_metadata
 from motherboard.deviceplugin.resources import counts
 from motherboard.devices.backend import BackendUnavailable
 
-app = typer.Typer(help="The kubelet device plugin for NVIDIA, Ascend, Cambricon and simulated devices.")
+app = typer.Typer(
+    help="The kubelet device plugin for NVIDIA, Ascend, Cambricon, AMD, Kunlunxin, MetaX and simulated devices."
+)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Plugin configuration YAML.")]
 NodeOpt = Annotated[str | None, typer.Option("--node-name", envvar="NODE_NAME", help="This node's name.")]

@@ -15,6 +15,9 @@ class BackendKind(StrEnum):
     NVIDIA = "nvidia"
     ASCEND = "ascend"
     CAMBRICON = "cambricon"
+    AMD = "amd"
+    KUNLUNXIN = "kunlunxin"
+    METAX = "metax"
     SIMULATED = "simulated"
 
 

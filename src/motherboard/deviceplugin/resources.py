@@ -3,7 +3,8 @@
 Each physical device is advertised exactly one way, chosen by how it is configured:
 
 - MIG enabled: each MIG device as one unit of ``nvidia.com/mig-<profile>`` (NVIDIA's ``mixed`` naming;
-  other vendors' partitions as ``<resource>-<profile>``); the whole GPU is not advertised;
+  AMD compute partitions as ``amd.com/<compute>_<memory>``, ROCm's ``mixed`` naming; other vendors'
+  partitions as ``<resource>-<profile>``); the whole GPU is not advertised;
 - shared (``share_replicas = N``): N replicas ``<device id>::<k>`` of ``nvidia.com/gpu.shared``
   (``<resource>.shared`` for other vendors);
 - otherwise the whole device under its own resource (``nvidia.com/gpu``, ``huawei.com/Ascend910``, …).
@@ -17,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from motherboard.api.constants import mig_resource_name
+from motherboard.api.resources import partition_resource as vendor_partition_resource
 from motherboard.api.resources import shared_resource as vendor_shared_resource
-from motherboard.devices.model import Device, Health, Partition, Vendor
+from motherboard.devices.model import Device, Health, Partition
 
 REPLICA_SEPARATOR = "::"
 
@@ -41,9 +42,7 @@ class Unit:
 
 
 def partition_resource(device: Device, part: Partition) -> str:
-    if device.vendor is Vendor.NVIDIA:
-        return mig_resource_name(part.profile)
-    return f"{device.resource}-{part.profile}"
+    return vendor_partition_resource(device.resource, part.profile)
 
 
 def shared_resource(device: Device) -> str:
