@@ -5,11 +5,20 @@
 Prints the comparison (mean ± std over seeds, next to the published figures) and the speed of one full
 130 % replay (pods/s, time per decision) at 1,213 nodes and at 10,000 nodes (the node list repeated; the
 arrivals are inflated to 130 % of the larger cluster, about 89,000 of them; ``--speed-cap`` shortens it).
+
+    .venv/bin/python bench/packing.py --families [--seeds 42-51] [--family cpu,share] [--out bench-out]
+
+runs every workload-mix family at each of its levels (``simulate/mix.py``: the default list varied as the
+FGD authors varied theirs) for motherboard, fgd and bestfit, and prints one Markdown table: allocation at
+100/110/120/130 % arrived demand, mean ± std over the seeds, and motherboard − fgd paired per seed (mean,
+lowest). Results also go to ``OUT/families.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +31,8 @@ from motherboard.scheduler.placement.placer import Placer
 from motherboard.scheduler.placement.plugins import default_registry
 from motherboard.scheduler.simulate.cli import DEFAULT_NODES, DEFAULT_TRACE
 from motherboard.scheduler.simulate.convert import node_spec, pod_request
-from motherboard.scheduler.simulate.packing import inflate
+from motherboard.scheduler.simulate.mix import LEVELS
+from motherboard.scheduler.simulate.packing import REPORT_LEVELS, PackingResult, inflate
 from motherboard.scheduler.simulate.policies import parse_policies, parse_seeds, policy_profile
 from motherboard.scheduler.simulate.results import summarise, write_outputs
 from motherboard.scheduler.simulate.sweep import Task, run_sweep
@@ -49,6 +59,48 @@ def speed(policy: str, size: int, arrivals_cap: int | None) -> tuple[int, float,
     return len(arrivals), time.process_time() - cpu, time.perf_counter() - wall
 
 
+def families(args: argparse.Namespace) -> None:
+    """The family × level table (see the module docstring)."""
+    policies = ("motherboard", "fgd", "bestfit")
+    seeds = parse_seeds(args.seeds)
+    wanted = args.family.split(",") if args.family else list(LEVELS)
+    mixes: list[str | None] = [None] + [f"{f}={lv:g}" for f in wanted for lv in LEVELS[f]]
+    tasks = [
+        Task(args.trace, DEFAULT_NODES, p, s, 1.3, None, m) for m in mixes for s in seeds for p in policies
+    ]
+    started = time.perf_counter()
+    results = run_sweep(tasks, workers=args.workers)
+    wall = time.perf_counter() - started
+    by: dict[tuple[str | None, str, int], PackingResult] = {(r.mix, r.policy, r.seed): r for r in results}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "families.json").write_text(
+        json.dumps(
+            [{"mix": r.mix, "policy": r.policy, "seed": r.seed, **r.to_json()} for r in results], indent=1
+        )
+    )
+    print(f"{len(tasks)} runs, {wall:.0f} s wall, {args.workers} workers, seeds {args.seeds}")
+    print(
+        "| mix | policy | @100 % | @110 % | @120 % | @130 % | mb − fgd @130 (paired mean, lowest) | mb − fgd @100 |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for m in mixes:
+        for p in policies:
+            runs = [by[(m, p, s)] for s in seeds]
+            cells = []
+            for lv in REPORT_LEVELS:
+                vals = [r.at(lv) for r in runs]
+                sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
+                cells.append(f"{statistics.fmean(vals):.2f} ± {sd:.2f}")
+            diff = ""
+            if p == "motherboard":
+                d130 = [by[(m, p, s)].at(130) - by[(m, "fgd", s)].at(130) for s in seeds]
+                d100 = [by[(m, p, s)].at(100) - by[(m, "fgd", s)].at(100) for s in seeds]
+                diff = f"**{statistics.fmean(d130):+.2f}** ({min(d130):+.2f}) | {statistics.fmean(d100):+.2f}"
+            else:
+                diff = " | "
+            print(f"| {m or 'default'} | {p} | {' | '.join(cells)} | {diff} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", default="42-51")
@@ -63,7 +115,14 @@ def main() -> None:
     ap.add_argument(
         "--speed-cap", type=int, default=0, help="arrivals per speed run at >1,213 nodes (0: all)"
     )
+    ap.add_argument("--families", action="store_true", help="the workload-mix family table only")
+    ap.add_argument(
+        "--family", default="", help="with --families: only these families (cpu,share,spec,multi)"
+    )
     args = ap.parse_args()
+    if args.families:
+        families(args)
+        return
     if not args.skip_quality:
         tasks = [
             Task(args.trace, DEFAULT_NODES, p, s, 1.3)

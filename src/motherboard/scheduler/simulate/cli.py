@@ -15,11 +15,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from motherboard.scheduler.simulate.packing import PackingResult
+from motherboard.scheduler.simulate.mix import Mix, MixError, to_csv
+from motherboard.scheduler.simulate.packing import REPORT_LEVELS, PackingResult
 from motherboard.scheduler.simulate.policies import parse_policies, parse_seeds
 from motherboard.scheduler.simulate.replay import run_replay
 from motherboard.scheduler.simulate.results import PUBLISHED, summarise, write_outputs
-from motherboard.scheduler.simulate.sweep import RayMissingError, Task, run_sweep
+from motherboard.scheduler.simulate.sweep import RayMissingError, Task, run_sweep, task_pods
 from motherboard.scheduler.simulate.trace import TraceError
 from motherboard.scheduler.simulate.tracefiles import trace_dir
 
@@ -57,6 +58,16 @@ def simulate(
     ] = "packing",
     ratio: Annotated[float, typer.Option(help="Inflate arrivals to this multiple of GPU capacity.")] = 1.3,
     limit: Annotated[int | None, typer.Option(help="Use only the first N pods of the trace.")] = None,
+    mix: Annotated[
+        str | None,
+        typer.Option(
+            help="Workload mix generated from the trace per seed: cpu=0..3 (× CPU-only pods), share=, spec=, "
+            "multi= (0..1 or %), e.g. 'cpu=2.5' or 'share=0.6,spec=20%'."
+        ),
+    ] = None,
+    write_mix: Annotated[
+        Path | None, typer.Option(help="Write the --mix pod list of each seed into this folder and stop.")
+    ] = None,
     output: Annotated[
         Path | None, typer.Option(help="Write results.json, results.csv, allocation.png here.")
     ] = None,
@@ -77,12 +88,20 @@ def simulate(
         names, seed_list = parse_policies(policy), parse_seeds(seeds)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    if mix is not None:
+        try:
+            Mix.parse(mix)
+        except MixError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+    if write_mix is not None:
+        _write_mix(console, trace, mix, seed_list, limit, write_mix)
+        return
     if mode == "replay":
         _replay(console, trace, nodes, names, limit, output)
         return
     if mode != "packing":
         raise typer.BadParameter(f"unknown mode {mode!r}; choose 'packing' or 'replay'")
-    tasks = [Task(trace, nodes, p, s, ratio, limit) for p in names for s in seed_list]
+    tasks = [Task(trace, nodes, p, s, ratio, limit, mix) for p in names for s in seed_list]
     workers = workers or min(len(tasks), os.cpu_count() or 1)
     with Progress(
         TextColumn("{task.description}"),
@@ -101,12 +120,13 @@ def simulate(
                 address=address,
                 on_result=lambda r: progress.advance(bar),
             )
-        except (TraceError, RayMissingError) as exc:
+        except (TraceError, RayMissingError, MixError) as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from exc
-    console.print(_table(results, published=trace.name == DEFAULT_TRACE.name))
+    console.print(_table(results, published=trace.name == DEFAULT_TRACE.name and mix is None))
     if output is not None:
         meta = {"trace": str(trace), "nodes": str(nodes), "ratio": ratio, "seeds": seed_list, "mode": mode}
+        meta["mix"] = mix
         paths = write_outputs(results, output, meta)
         console.print(f"wrote {paths['json']}, {paths['csv']}, {paths['png']}")
 
@@ -114,12 +134,22 @@ def simulate(
 def _table(results: list[PackingResult], published: bool = True) -> Table:
     # The published figures are for the default pod list; next to another trace they would mislead.
     table = Table(title="GPU allocation at full arrival (%)")
-    for col in ("policy", "mean", "std", "runs", "published", "CPU s/run"):
+    levels = [f"at{lv}" for lv in REPORT_LEVELS[:-1]]
+    for col in (
+        "policy",
+        *(f"@{lv[2:]} %" for lv in levels),
+        "@130 % mean",
+        "std",
+        "runs",
+        "published",
+        "CPU s/run",
+    ):
         table.add_column(col, justify="right" if col != "policy" else "left")
     for policy, row in summarise(results).items():
         ref = PUBLISHED.get(policy) if published else None
         table.add_row(
             policy,
+            *(f"{row[lv]:.2f}" for lv in levels),
             f"{row['mean']:.2f}",
             f"{row['std']:.2f}",
             str(int(row["runs"])),
@@ -127,6 +157,23 @@ def _table(results: list[PackingResult], published: bool = True) -> Table:
             f"{row['cpu_seconds']:.2f}",
         )
     return table
+
+
+def _write_mix(
+    console: Console, trace: Path, mix: str | None, seeds: list[int], limit: int | None, out: Path
+) -> None:
+    if mix is None:
+        raise typer.BadParameter("--write-mix needs --mix (e.g. --mix cpu=2.5)")
+    out.mkdir(parents=True, exist_ok=True)
+    for seed in seeds:
+        try:
+            pods = task_pods(Task(trace, trace, "motherboard", seed, 1.3, limit, mix))
+        except (TraceError, MixError) as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from exc
+        path = out / f"{trace.stem}-{mix.replace(',', '-').replace('=', '')}-seed{seed}.csv"
+        path.write_text(to_csv(pods))
+        console.print(f"wrote {path} ({len(pods)} pods)")
 
 
 def _replay(

@@ -24,6 +24,9 @@ from motherboard.scheduler.placement.placer import Placer
 from motherboard.scheduler.placement.plugins import default_registry
 from motherboard.scheduler.simulate.policies import policy_profile
 
+REPORT_LEVELS = (100, 110, 120, 130)
+"""Arrived GPU demand (% of capacity) at which the allocation is reported."""
+
 
 @dataclass
 class PackingResult:
@@ -43,10 +46,20 @@ class PackingResult:
     arrivals: int = 0
     seconds: float = 0.0
     cpu_seconds: float = 0.0
+    mix: str | None = None
+    """The workload mix the run placed (``None``: the trace as it is)."""
+
+    def at(self, level: float) -> float:
+        """GPU allocation (%) when arrived demand first reached ``level`` % (the last figure if it never did)."""
+        for arrived, allocation in zip(self.arrived, self.allocation, strict=True):
+            if arrived >= level:
+                return allocation
+        return self.allocation_ratio
 
     def to_json(self) -> dict[str, object]:
         return {
             "allocation_ratio": round(self.allocation_ratio, 4),
+            "at_levels": {str(lv): round(self.at(lv), 4) for lv in REPORT_LEVELS},
             "levels": [
                 {"arrived": round(a, 2), "allocation": round(b, 4), "fragmentation": round(c, 4)}
                 for a, b, c in zip(self.arrived, self.allocation, self.fragmentation, strict=True)
@@ -62,10 +75,19 @@ class PackingResult:
 def inflate(
     pods: list[PodRequest], capacity_milli: int, ratio: float, rng: np.random.Generator
 ) -> list[PodRequest]:
-    """Every pod once, shuffled, then uniform draws until the next would exceed ``ratio`` of capacity."""
-    order = [pods[i] for i in rng.permutation(len(pods))]
+    """Every pod once, shuffled, then uniform draws until the next would exceed ``ratio`` of capacity.
+
+    A list that already asks more than ``ratio`` of capacity (the multi-GPU mixes ask up to 190 %) is cut
+    where the next pod would pass it, so every workload stops at the same arrived demand.
+    """
+    order: list[PodRequest] = []
     target = ratio * capacity_milli
-    total = sum(p.gpu_milli for p in order)
+    total = 0
+    for i in rng.permutation(len(pods)):
+        if total + pods[i].gpu_milli > target:
+            return order
+        order.append(pods[i])
+        total += pods[i].gpu_milli
     extra = 0
     while True:
         pick = pods[int(rng.integers(len(pods)))]

@@ -8,14 +8,15 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from motherboard.scheduler.simulate.packing import PackingResult
+from motherboard.scheduler.simulate.packing import REPORT_LEVELS, PackingResult
 
 PUBLISHED = {"random": 87.47, "dotprod": 90.85, "packing": 92.00, "bestfit": 93.08, "fgd": 95.39}
 """Published GPU allocation (%) at 130 % arrival, default trace, mean of seeds 42..51 (ATC '23)."""
 
 
 def summarise(results: list[PackingResult]) -> dict[str, dict[str, float]]:
-    """Per policy: mean and standard deviation of the final allocation ratio, and the mean CPU time."""
+    """Per policy: mean and standard deviation of the final allocation ratio, the mean allocation at each
+    reported arrived level (``at100`` … ``at130``) and the mean CPU time."""
     by_policy: dict[str, list[PackingResult]] = defaultdict(list)
     for r in results:
         by_policy[r.policy].append(r)
@@ -27,6 +28,7 @@ def summarise(results: list[PackingResult]) -> dict[str, dict[str, float]]:
             "std": round(statistics.stdev(ratios), 3) if len(ratios) > 1 else 0.0,
             "runs": len(runs),
             "cpu_seconds": round(statistics.fmean(r.cpu_seconds for r in runs), 3),
+            **{f"at{lv}": round(statistics.fmean(r.at(lv) for r in runs), 3) for lv in REPORT_LEVELS},
         }
         if policy in PUBLISHED:
             out[policy]["published"] = PUBLISHED[policy]
@@ -38,16 +40,16 @@ def write_outputs(results: list[PackingResult], out: Path, meta: dict[str, objec
     out.mkdir(parents=True, exist_ok=True)
     policies: dict[str, dict[str, object]] = defaultdict(dict)
     for r in results:
-        policies[r.policy][str(r.seed)] = r.to_json()
+        policies[r.policy][str(r.seed) if r.mix is None else f"{r.mix}/{r.seed}"] = r.to_json()
     doc = {**meta, "policies": policies, "summary": summarise(results)}
     paths = {"json": out / "results.json", "csv": out / "results.csv", "png": out / "allocation.png"}
     paths["json"].write_text(json.dumps(doc, indent=1))
     with paths["csv"].open("w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["policy", "seed", "arrived_pct", "allocation_pct", "fragmentation_pct"])
+        writer.writerow(["policy", "mix", "seed", "arrived_pct", "allocation_pct", "fragmentation_pct"])
         for r in results:
             for a, b, c in zip(r.arrived, r.allocation, r.fragmentation, strict=True):
-                writer.writerow([r.policy, r.seed, f"{a:.2f}", f"{b:.4f}", f"{c:.4f}"])
+                writer.writerow([r.policy, r.mix or "", r.seed, f"{a:.2f}", f"{b:.4f}", f"{c:.4f}"])
     _plot(results, paths["png"])
     return paths
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from motherboard.scheduler.simulate.convert import node_spec, pod_request
+from motherboard.scheduler.simulate.mix import Mix, generate
 from motherboard.scheduler.simulate.packing import PackingResult, run_packing
-from motherboard.scheduler.simulate.trace import load_nodes, load_pods
+from motherboard.scheduler.simulate.trace import TracePod, load_nodes, load_pods
 
 
 class RayMissingError(RuntimeError):
@@ -30,23 +31,43 @@ class Task:
     seed: int
     ratio: float
     limit: int | None = None
+    mix: str | None = None
+    """A workload mix (``cpu=2.5``; see :mod:`.mix`) generated from the trace with this task's seed."""
 
 
-_LOADED: dict[tuple[Path, Path, int | None], tuple[list, list]] = {}  # type: ignore[type-arg]
+_LOADED: dict[tuple[Path, Path, int | None, str | None, int], tuple[list, list]] = {}  # type: ignore[type-arg]
+_SPEC_POOL = "openb_pod_list_gpuspec20.csv"
+
+
+def task_pods(task: Task) -> list[TracePod]:
+    """The task's pod list: the trace (its first ``limit`` pods), as the task's mix and seed vary it."""
+    pods = load_pods(task.trace)[: task.limit] if task.limit else load_pods(task.trace)
+    if task.mix is None:
+        return pods
+    mix = Mix.parse(task.mix)
+    pool_path = task.trace.parent / _SPEC_POOL
+    pool = load_pods(pool_path) if mix.spec is not None and pool_path.is_file() else pods
+    return generate(pods, mix, task.seed, pool)
 
 
 def _inputs(task: Task) -> tuple[list, list]:  # type: ignore[type-arg]
-    # Each worker parses the files once and reuses them for every task it runs.
-    key = (task.trace, task.nodes, task.limit)
+    # Each worker parses the files once and reuses them for every task it runs; a mix differs per seed.
+    key = (task.trace, task.nodes, task.limit, task.mix, task.seed if task.mix else 0)
     if key not in _LOADED:
-        pods = load_pods(task.trace)[: task.limit] if task.limit else load_pods(task.trace)
-        _LOADED[key] = ([node_spec(n) for n in load_nodes(task.nodes)], [pod_request(p) for p in pods])
+        if len(_LOADED) >= 4:  # a mix sweep visits many (mix, seed) lists once each: keep a few
+            del _LOADED[next(iter(_LOADED))]
+        _LOADED[key] = (
+            [node_spec(n) for n in load_nodes(task.nodes)],
+            [pod_request(p) for p in task_pods(task)],
+        )
     return _LOADED[key]
 
 
 def run_task(task: Task) -> PackingResult:
     nodes, pods = _inputs(task)
-    return run_packing(nodes, pods, task.policy, task.seed, ratio=task.ratio)
+    result = run_packing(nodes, pods, task.policy, task.seed, ratio=task.ratio)
+    result.mix = task.mix
+    return result
 
 
 def run_sweep(
@@ -63,8 +84,8 @@ def run_sweep(
         results.append(result)
         if on_result is not None:
             on_result(result)
-    order = {(t.policy, t.seed): i for i, t in enumerate(tasks)}
-    return sorted(results, key=lambda r: order[(r.policy, r.seed)])
+    order = {(t.policy, t.seed, t.mix): i for i, t in enumerate(tasks)}
+    return sorted(results, key=lambda r: order[(r.policy, r.seed, r.mix)])
 
 
 def _execute(
