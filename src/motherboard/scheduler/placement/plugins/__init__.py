@@ -11,6 +11,7 @@ from motherboard.scheduler.placement.plugins import (
     devicefit,
     fgd,
     gpufit,
+    modelpressure,
     nodeaffinity,
     nodesize,
     resources,
@@ -47,6 +48,7 @@ def default_registry(nodes: Mapping[str, NodeSpec] | None = None) -> Registry:
             "waste-gradient": wastegradient.make,
             "share-pairing": sharepairing.make,
             "stranding": stranding.make,
+            "model-pressure": modelpressure.make,
             "taints": partial(taints.make, nodes=nodes),
             "node-affinity": partial(nodeaffinity.make, nodes=nodes),
         }
