@@ -13,6 +13,7 @@ BAD_VALUES = [
     (["image.pullPolicy=Sometimes"], "/image/pullPolicy"),
     (["scheduler.metricsPort=70000"], "/scheduler/metricsPort"),
     (["operator.webhook.port=0"], "/operator/webhook/port"),
+    (["operator.modelServing.port=0"], "/operator/modelServing/port"),
     (
         ["devicePlugins.backends.nvidia.nodeSelector=null", "devicePlugins.backends.nvidia.enabled=true"],
         "nodeSelector",
