@@ -183,11 +183,24 @@ TENANTS = Dashboard(
                     ),
                 ),
                 Panel(
-                    "Wait from head of queue to bound",
+                    "Why work waits (scheduling outcomes)",
+                    (
+                        Target(
+                            "sum by (result) (rate(motherboard_scheduler_schedule_attempts_total"
+                            '{result=~"unschedulable|preempting|error"}[$__rate_interval])) * 60',
+                            "{{result}}",
+                        ),
+                    ),
+                    description="Attempts per minute that left a workload waiting: unschedulable (over quota, "
+                    "no fit, gang incomplete), preempting (waiting for victims to leave), error. The exact "
+                    "reason per job: `motherboard queue pending` and `motherboard explain aijob`.",
+                ),
+                Panel(
+                    "Gang wait (head of queue to all pods bound)",
                     _quantiles(_E2E),
                     unit="s",
-                    width=24,
-                    description="Scheduling latency of workloads (a gang counts once), over all queues.",
+                    description="Scheduling latency of workloads (a gang counts once, when its last pod is "
+                    "bound), over all queues.",
                 ),
             ),
         ),
