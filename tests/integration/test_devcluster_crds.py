@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
 CRDS = sorted((REPO / "crds").glob("*.yaml"))
-EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
+EXAMPLES = sorted((REPO / "examples").rglob("*.yaml"))
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -62,12 +63,27 @@ class Component:
             return ""
 
 
-def operator(kubeconfig: Path, log_dir: Path) -> Component:
+def operator(
+    kubeconfig: Path, log_dir: Path, artifacts: Path | None = None, pod_host: str = "127.0.0.1"
+) -> Component:
+    """The operator; with ``artifacts`` it serves models, its endpoint reached by pods at ``pod_host``."""
     ports = {"metrics": free_port(), "health": free_port(), "webhook": free_port()}
     argv = [
         "operator", "run", f"--kubeconfig={kubeconfig}", f"--metrics-port={ports['metrics']}",
         f"--health-port={ports['health']}", f"--webhook-port={ports['webhook']}", "--no-leader-elect",
     ]  # fmt: skip
+    if artifacts is not None:
+        ports["artifacts"] = free_port()
+        # Compile jobs run where containers really run: the real node (the kwok nodes only pretend).
+        overrides = {
+            "nodeSelector": {"motherboard.io/real-node": "true"},
+            "tolerations": [{"operator": "Exists", "effect": "NoSchedule"}],
+        }
+        argv += [
+            f"--artifact-port={ports['artifacts']}", f"--artifact-dir={artifacts}",
+            f"--artifact-url=http://{pod_host}:{ports['artifacts']}",
+            f"--compile-pod-overrides={json.dumps(overrides)}",
+        ]  # fmt: skip
     return Component("operator", argv, log_dir / "operator.log", ports)
 
 

@@ -17,8 +17,9 @@ from motherboard.api import crdgen
 from motherboard.api.constants import GROUP, VERSION
 from motherboard.api.v1alpha1 import KINDS
 from motherboard.demo import components
+from motherboard.demo.serving import ServingDemo
 from motherboard.demo.view import dashboard
-from motherboard.devcluster import prometheus, realnode
+from motherboard.devcluster import images, prometheus, realnode
 from motherboard.devcluster.build import ensure_binaries
 from motherboard.devcluster.cluster import ClusterError, DevCluster
 from motherboard.devcluster.fakenodes import api_client
@@ -59,6 +60,7 @@ class Demo:
         self.dev = DevCluster(state_dir)
         self.real_nodes = real_nodes
         self.parts: list[components.Component] = []
+        self.has_real_node = False
 
     def log(self, message: str) -> None:
         self.console.print(f"  [dim]{message}[/]", highlight=False)
@@ -109,8 +111,15 @@ class Demo:
         # 3. Motherboard's own processes.
         console.rule("[bold]3. Operator (with its admission webhook) and scheduler")
         logs = self.dev.dir / "logs"
+        self.has_real_node = bool(result.real_nodes)
         self.parts = [
-            components.operator(self.dev.kubeconfig, logs),
+            components.operator(
+                self.dev.kubeconfig,
+                logs,
+                artifacts=self.dev.dir / "artifacts",
+                # Pods on the real node's bridge reach this host's processes at the bridge's address.
+                pod_host=realnode.BRIDGE_IP if result.real_nodes else "127.0.0.1",
+            ),
             components.scheduler(self.dev.kubeconfig, logs),
         ]
         for part in self.parts:
@@ -129,6 +138,14 @@ class Demo:
         # 5. Watch them go Queued → Running → Succeeded.
         console.rule("[bold]5. Live status (Ctrl-C to stop)")
         self._watch(watch_seconds)
+        # 6. A Model compiled per target and served across the central site and the edge.
+        console.rule("[bold]6. Model serving: compile per target, replicas, a request through the Service")
+        if not self.has_real_node:
+            console.print("  [yellow]skipped:[/] model replicas need the real node (see step 1)")
+            return
+        images.import_image(images.project_image(self.log), realnode.ctr(), self.log)
+        ServingDemo(console, self.kubectl, self.dev.kubeconfig, self.examples, DemoError).run()
+        self._check_alive()
 
     def _real_nodes_possible(self) -> int:
         """The real nodes asked for, or 0 with the reason where this host or machine cannot have one now."""

@@ -59,7 +59,9 @@ DEBIAN_MIRRORS = (
     "deb http://deb.debian.org/debian bookworm main",
     "deb http://deb.debian.org/debian-security bookworm-security main",
 )
-DEBIAN_PACKAGES = ("python3",)
+DEBIAN_PACKAGES = ("python3", "lld")
+"""``lld``: compile jobs run in the project's image and link TVM's shared libraries with ``ld.lld`` (x86-64 and
+aarch64 alike, see :mod:`motherboard.models.backends.tvm`); without it only ONNX Runtime could build there."""
 SITE_PACKAGES = "usr/local/lib/python3.11/dist-packages"
 """Debian's python3 puts this on ``sys.path`` (pip's ``--target`` for a system install)."""
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -47,7 +47,7 @@ def test_wrong_api_version_is_named() -> None:
 
 
 def test_every_example_file_is_valid_and_the_required_examples_exist() -> None:
-    objects = [m.obj for path in sorted(EXAMPLES.glob("*.yaml")) for m in load_manifests(path)]
+    objects = [m.obj for path in sorted(EXAMPLES.rglob("*.yaml")) for m in load_manifests(path)]
     jobs = [o for o in objects if isinstance(o, AIJob)]
     queues = [o for o in objects if isinstance(o, Queue)]
     pools = [o for o in objects if isinstance(o, DevicePool)]
