@@ -75,6 +75,7 @@ def summarise(replay: JobReplay) -> dict[str, Any]:
             "wall_s": round(stats.wall_s, 3),
             "cycles": stats.cycles,
             "decisions": stats.decisions,
+            "cycle_s": round(stats.cycle_s, 3),
             "us_per_decision": round(1e6 * stats.cycle_s / stats.decisions, 1) if stats.decisions else 0.0,
             "us_per_decision_by_pending": {
                 f"<{k}": round(1e6 * v[0] / v[1], 1) for k, v in sorted(stats.by_queue_length.items()) if v[1]
@@ -161,7 +162,7 @@ def _plots(replays: Sequence[JobReplay], paths: dict[str, Path]) -> None:
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for r in replays:
-        xs, ys = _downsample(r)
+        xs, ys = downsample(r)
         ax.step(xs, ys, where="post", label=r.policy.name, lw=0.8)
     ax.set_xlabel("time (h)")
     ax.set_ylabel("GPUs in use (% of capacity)")
@@ -192,7 +193,7 @@ def _plots(replays: Sequence[JobReplay], paths: dict[str, Path]) -> None:
     plt.close(fig)
 
 
-def _downsample(replay: JobReplay, points: int = 4000) -> tuple[list[float], list[float]]:
+def downsample(replay: JobReplay, points: int = 4000) -> tuple[list[float], list[float]]:
     samples = replay.samples
     if not samples:
         return [], []
