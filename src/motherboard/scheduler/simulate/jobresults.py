@@ -73,6 +73,7 @@ def summarise(replay: JobReplay) -> dict[str, Any]:
         "fairness": fairness,
         "replay": {
             "wall_s": round(stats.wall_s, 3),
+            "cpu_s": round(stats.cpu_s, 3),
             "cycles": stats.cycles,
             "decisions": stats.decisions,
             "cycle_s": round(stats.cycle_s, 3),
