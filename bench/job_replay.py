@@ -103,7 +103,7 @@ def main() -> None:
     print(f"machine: {platform.machine()} {os.cpu_count()} CPUs, {workers} worker processes; "
           f"cluster {CLUSTER} ({CAPACITY} GPUs), load {args.load}, seed {args.seed}", flush=True)  # fmt: skip
     print("| policy | jobs | days | avg JCT s | p50 | p95 | p99 | avg wait s | GPU util | preempt | partial | "
-          "fairness | max below entitlement s | replay s | us/decision |", flush=True)  # fmt: skip
+          "fairness | max below entitlement s | replay s (CPU s) | us/decision |", flush=True)  # fmt: skip
     print("|---" * 15 + "|", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []
@@ -117,7 +117,7 @@ def main() -> None:
                 f"| {r['policy']} | {r['jobs']} | {r['span_days']} | {r['avg_jct_s']:.0f} | {r['p50_jct_s']:.0f} | "
                 f"{r['p95_jct_s']:.0f} | {r['p99_jct_s']:.0f} | {r['avg_wait_s']:.0f} | "
                 f"{100 * r['gpu_utilization']:.1f} % | {r['preemptions']} | {r['partial_gangs']} | "
-                f"{r['fairness']:.3f} | {worst:.0f} | {r['replay']['wall_s']:.1f} | "
+                f"{r['fairness']:.3f} | {worst:.0f} | {r['replay']['wall_s']:.1f} ({r['replay'].get('cpu_s', 0.0):.1f} CPU) | "
                 f"{r['replay']['us_per_decision']} |",
                 flush=True,
             )
