@@ -226,7 +226,7 @@ def test_demo_profile_nodes_exist_with_their_labels_capacity_and_taints_and_are_
     core = client.CoreV1Api(cluster.api)
     live = {n.metadata.name: n for n in core.list_node().items}
     expected = render_nodes(cluster.profile)
-    assert len(expected) == 20
+    assert len(expected) == 23
     for want in expected:
         name = want["metadata"]["name"]
         node = live[name]

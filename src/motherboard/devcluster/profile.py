@@ -22,11 +22,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from motherboard.api.constants import (
+    RESOURCE_AMD_GPU,
     RESOURCE_ASCEND_310P,
     RESOURCE_ASCEND_910,
+    RESOURCE_KUNLUNXIN_XPU,
+    RESOURCE_METAX_GPU,
     RESOURCE_NVIDIA_GPU,
 )
 from motherboard.api.mig import place_layout
+from motherboard.api.partitions import amd_partition
 from motherboard.devices.model import Vendor
 
 PROFILE_KIND = "ClusterProfile"
@@ -74,6 +78,19 @@ MODELS: dict[str, AcceleratorModel] = {
         Vendor.HUAWEI, RESOURCE_ASCEND_310P, 24576, "Ascend310P", device_path="/dev/davinci{index}",
         driver_version="24.1.rc2",
     ),
+    # AMD Instinct: compute partitions (migLayouts: [[cpx_nps1]]) per motherboard.api.partitions.
+    "MI300X": AcceleratorModel(
+        Vendor.AMD, RESOURCE_AMD_GPU, 196608, "MI300X", "gfx942", device_path="/dev/dri/card{index}",
+        driver_version="6.10.10",
+    ),
+    "P800-OAM": AcceleratorModel(
+        Vendor.KUNLUNXIN, RESOURCE_KUNLUNXIN_XPU, 98304, "P800-OAM", "kl3", device_path="/dev/xpu{index}",
+        driver_version="5.0.21.47",
+    ),
+    "MXC500": AcceleratorModel(
+        Vendor.METAX, RESOURCE_METAX_GPU, 65536, "MXC500", device_path="/dev/dri/card{index}",
+        driver_version="2.5.014",
+    ),
 }  # fmt: skip
 
 
@@ -108,7 +125,10 @@ class DeviceSpec(_Model):
     mig_layouts: tuple[tuple[str, ...], ...] = Field(
         default=(),
         alias="migLayouts",
-        description="MIG instances per GPU; GPU i takes layout i mod len. An empty layout is a whole GPU.",
+        description=(
+            "MIG instances per GPU; GPU i takes layout i mod len. An empty layout is a whole GPU. AMD GPUs"
+            " name one compute-partition mode per layout instead, e.g. [cpx_nps1]."
+        ),
     )
     share_replicas: int = Field(
         default=0, alias="shareReplicas", ge=0, le=64, description="Time-sliced shares per GPU (0 = whole)."
@@ -140,7 +160,18 @@ class DeviceSpec(_Model):
         if self.model not in MODELS:
             raise ValueError(f"unknown accelerator model {self.model!r}; known: {sorted(MODELS)}")
         cat = MODELS[self.model]
-        if self.mig_enabled:
+        if self.mig_enabled and cat.vendor is Vendor.AMD:
+            for layout in self.mig_layouts:
+                if len(layout) > 1:
+                    raise ValueError(
+                        f"migLayouts: an AMD GPU is in one partition mode, e.g. [cpx_nps1]; not {layout}"
+                    )
+                for mode in layout:
+                    try:
+                        amd_partition(mode, self.model)
+                    except KeyError as exc:
+                        raise ValueError(f"migLayouts: {exc.args[0]}") from exc
+        elif self.mig_enabled:
             if not cat.mig:
                 raise ValueError(f"{self.model} does not support MIG")
             for layout in self.mig_layouts:

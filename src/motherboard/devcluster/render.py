@@ -39,6 +39,8 @@ from motherboard.api.constants import (
     mig_resource_name,
 )
 from motherboard.api.mig import place_layout
+from motherboard.api.partitions import amd_partition
+from motherboard.api.partitions import partition_resource as amd_partition_resource
 from motherboard.devcluster.build import K8S_VERSION
 from motherboard.devcluster.profile import (
     TAINT_EDGE,
@@ -123,13 +125,15 @@ def inventory(place: NodePlacement) -> NodeInventory:
     if spec is None:
         return NodeInventory()
     cat = spec.catalogue
-    prefix = "GPU" if cat.vendor is Vendor.NVIDIA else "NPU"
+    prefix = _ID_PREFIX.get(cat.vendor, "GPU")
     devices: list[Device] = []
     for index in range(spec.count):
         device_id = f"{prefix}-{_uid(place.name, index)}"
         layout = spec.layout_of(index)
         partitions: tuple[Partition, ...] = ()
-        if layout and cat.mig:
+        if layout and cat.vendor is Vendor.AMD:
+            partitions = _amd_partitions(place.name, index, layout[0], spec)
+        elif layout and cat.mig:
             partitions = tuple(
                 Partition(
                     id=f"MIG-{_uid(place.name, index, p.start, p.profile.name)}",
@@ -162,6 +166,25 @@ def inventory(place: NodePlacement) -> NodeInventory:
     return NodeInventory(devices=tuple(devices))
 
 
+_ID_PREFIX = {Vendor.HUAWEI: "NPU", Vendor.CAMBRICON: "MLU", Vendor.KUNLUNXIN: "XPU"}
+
+
+def _amd_partitions(node: str, index: int, mode: str, spec: DeviceSpec) -> tuple[Partition, ...]:
+    """The compute partitions of an AMD GPU in ``mode`` (``cpx_nps1``): N equal ones, as amd-smi lists them."""
+    n = amd_partition(mode, spec.model).per_gpu
+    return tuple(
+        Partition(
+            id=f"XCP-{_uid(node, index, k, mode)}",
+            profile=mode,
+            start=k,
+            slices=1,
+            milli=1000 // n,
+            memory_mib=spec.device_memory_mib // n,
+        )
+        for k in range(n)
+    )
+
+
 def extended_resources(spec: DeviceSpec) -> dict[str, int]:
     """What the vendor device plugin advertises, NVIDIA's ``mixed`` MIG strategy included.
 
@@ -174,7 +197,9 @@ def extended_resources(spec: DeviceSpec) -> dict[str, int]:
     counts: Counter[str] = Counter()
     for index in range(spec.count):
         layout = spec.layout_of(index)
-        if layout:
+        if layout and cat.vendor is Vendor.AMD:  # ROCm's mixed strategy: amd.com/cpx_nps1 per partition
+            counts[amd_partition_resource(layout[0])] += amd_partition(layout[0], spec.model).per_gpu
+        elif layout:
             counts.update(mig_resource_name(p) for p in layout)
         else:
             counts[cat.resource] += 1

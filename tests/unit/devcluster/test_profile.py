@@ -35,7 +35,16 @@ def test_demo_profile_has_a_central_and_two_edge_sites_with_every_accelerator() 
     prof = ClusterProfile.load(PROFILES / "demo.yaml")
     assert [s.kind for s in prof.sites] == [SiteKind.CENTRAL, SiteKind.EDGE, SiteKind.EDGE]
     models = {g.devices.model for s in prof.sites for g in s.node_groups if g.devices is not None}
-    assert models == {"H100-80GB", "A100-80GB", "Ascend910B", "T4", "Ascend310P"}
+    assert models == {
+        "H100-80GB",
+        "A100-80GB",
+        "Ascend910B",
+        "T4",
+        "Ascend310P",
+        "MI300X",
+        "P800-OAM",
+        "MXC500",
+    }
     assert any(g.devices is not None and g.devices.mig_enabled for g in prof.sites[0].node_groups)
     assert any(g.devices is not None and g.devices.share_replicas for s in prof.sites for g in s.node_groups)
     assert 10 <= prof.node_count <= 30

@@ -44,7 +44,7 @@ def _taints(node: dict[str, Any]) -> set[tuple[str, str, str]]:
 
 
 def test_every_node_is_managed_by_kwok_and_named_uniquely(demo: dict[str, dict[str, Any]]) -> None:
-    assert len(demo) == 20
+    assert len(demo) == 23
     for name, node in demo.items():
         assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name) and len(name) <= 63
         assert node["metadata"]["annotations"][KWOK_NODE_ANNOTATION] == "fake"
