@@ -42,6 +42,7 @@ from motherboard.devcluster.build import ensure_binaries
 from motherboard.devcluster.cluster import DevCluster, default_profile
 from motherboard.devcluster.fakenodes import api_client
 from motherboard.devcluster.health import free_ports
+from motherboard.devcluster.procs import is_alive
 from motherboard.devcluster.profile import ClusterProfile
 from motherboard.deviceplugin.proto import grpc_stubs, pb
 from motherboard.deviceplugin.server import endpoint_name
@@ -192,6 +193,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         dev.up(ClusterProfile.load(default_profile()), bins=bins, prometheus=True)
         url = dev.prometheus_url()
         assert url is not None
+        assert {c.name: c.healthy for c in dev.status()}.get("prometheus") is True
         api = prom.PrometheusAPI(url)
         started = time.time()
         kubectl = [str(bins.kubectl), f"--kubeconfig={dev.kubeconfig}"]
@@ -307,8 +309,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         if kubelet is not None:
             kubelet.stop()
         env.undo()
+        state = dev.load_state()
+        server = state.processes.get("prometheus") if state else None
         dev.down()
         shutil.rmtree(plugin_dir, ignore_errors=True)
+        assert server is None or not is_alive(server), "down left Prometheus running"
 
 
 def _grafana(expr: str, dashboard: Dashboard) -> str:
