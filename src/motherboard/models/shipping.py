@@ -61,7 +61,7 @@ def unpack_into(data: bytes, store: ArtifactStore, key_id: str) -> StoredArtifac
                 if hasattr(tarfile, "data_filter"):
                     tar.extractall(folder, filter="data")
                 else:
-                    tar.extractall(folder)  # noqa: S202
+                    tar.extractall(folder)
         except tarfile.TarError as exc:
             raise ModelError(f"artifact {key_id}: not a tar archive ({exc})") from exc
         try:
