@@ -194,7 +194,7 @@ def to_motherboard(w: Workload) -> list[Obj]:
         template = _pod_spec(Job(j.name, j.tenant, j.pods, 0, j.cpu, j.node_selector), None)
         task: Obj = {"name": "w", "replicas": j.pods, "template": {"spec": template}}
         if j.gpus:
-            task["devices"] = {"count": j.gpus}
+            task["devices"] = {"vendor": "nvidia", "count": j.gpus}
         out.append(
             {
                 "apiVersion": MB_API,

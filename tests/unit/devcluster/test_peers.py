@@ -47,6 +47,8 @@ def _demand(system: str, objs: list[Obj]) -> dict[str, tuple[int, int, int, str]
             (task,) = job["spec"]["tasks"]
             container = task["template"]["spec"]["containers"][0]
             gpus = (task.get("devices") or {}).get("count", 0)
+            if gpus:
+                assert task["devices"]["vendor"] == "nvidia"  # the operator asks for a vendor or a pool
             assert _gpu(container["resources"]) == 0  # GPUs come from devices, not from the template
             out[job["metadata"]["name"]] = (
                 task["replicas"],
