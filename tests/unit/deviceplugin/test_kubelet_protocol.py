@@ -66,6 +66,11 @@ def test_registers_every_resource_then_serves_list_allocate_and_preference(
     assert response.envs["NVIDIA_VISIBLE_DEVICES"] == "GPU-sim-0"
     assert response.envs["MOTHERBOARD_SIMULATED"] == "true"
     assert not response.devices  # simulated devices have no /dev nodes
+    # Vendor-neutral identity: a model server picks the artifact compiled for this device from it.
+    assert (response.envs["MOTHERBOARD_DEVICE_VENDOR"], response.envs["MOTHERBOARD_DEVICE_MODEL"]) == (
+        "nvidia",
+        "A100-80GB",
+    )
 
     everything = [f"GPU-sim-{i}" for i in range(4)]
     assert preferred(stub, everything, ["GPU-sim-2"], 2) == ["GPU-sim-2", "GPU-sim-3"]  # same NVLink domain

@@ -304,3 +304,46 @@ def test_autoscaled_replicas_follow_the_plan_and_scale_down_from_the_top() -> No
     pods = [replica(job, down, i, 1) for i in range(3)]
     result = plan(job, "u1", pods, T0, serving={"serve": down})
     assert sorted(result.delete) == ["ocr-svc-serve-1", "ocr-svc-serve-2"]
+
+
+def test_targets_skip_nodes_whose_taints_the_pods_do_not_tolerate() -> None:
+    arm_npu = replace(
+        node(
+            "npu",
+            arch="arm64",
+            **{c.LABEL_ACCELERATOR_VENDOR: "huawei", c.LABEL_ACCELERATOR_MODEL: "Ascend310P"},
+        ),
+        taints=(("huawei.com/Ascend310P", "NoSchedule"),),
+    )
+    nodes = {"c1": node("c1"), "npu": arm_npu}
+    job = serving_job()
+    assert task_targets(job, job.spec.tasks[0], nodes, {})[0] == ("cpu-x86_64",)
+    # A template tolerating everything may land there, so its CPU architecture counts.
+    job.spec.tasks[0].template = {"spec": {"tolerations": [{"operator": "Exists"}]}}
+    assert task_targets(job, job.spec.tasks[0], nodes, {})[0] == ("cpu-aarch64", "cpu-x86_64")
+
+
+@pytest.mark.parametrize(
+    ("env", "arch", "target"),
+    [
+        ({}, "x86_64", "cpu-x86_64"),
+        ({}, "aarch64", "cpu-aarch64"),
+        (
+            {"MOTHERBOARD_DEVICE_VENDOR": "nvidia", "MOTHERBOARD_DEVICE_MODEL": "A100-80GB"},
+            "x86_64",
+            "cuda-sm80",
+        ),
+        ({"MOTHERBOARD_DEVICE_VENDOR": "nvidia", "MOTHERBOARD_DEVICE_MODEL": "T4"}, "x86_64", "cuda-sm75"),
+        (
+            {"MOTHERBOARD_DEVICE_VENDOR": "huawei", "MOTHERBOARD_DEVICE_MODEL": "Ascend310P"},
+            "aarch64",
+            "ascend-310p",
+        ),
+    ],
+)
+def test_a_replica_learns_its_target_from_what_the_device_plugin_gave_it(
+    env: dict[str, str], arch: str, target: str
+) -> None:
+    from motherboard.models.fetch import detect_target
+
+    assert detect_target(env, arch) == target
