@@ -9,8 +9,8 @@ description       Motherboard                  Kueue                           V
 ================  ===========================  ==============================  ===========================
 cohort            root ``Queue`` (parent)      ``cohortName`` on each CQ       (none: queues share the
                                                                                cluster; ``capacity`` plugin)
-tenant guarantee  ``Queue.quotas[].nominal``   ``ClusterQueue`` nominalQuota   ``Queue.spec.deserved`` (+
-                                                                               ``guarantee``)
+tenant guarantee  ``Queue.quotas[].nominal``   ``ClusterQueue`` nominalQuota   ``Queue.spec.deserved`` (not
+                                                                               ``guarantee``: never lent)
 tenant ceiling    nominal + ``borrowingLimit`` nominalQuota + borrowingLimit  ``Queue.spec.capability``
 lend              ``lendingLimit``             ``lendingLimit``                (implicit: unused deserved)
 reclaim           ``reclaimFromBorrowers: Any`` ``reclaimWithinCohort: Any``    ``reclaimable: true`` +
@@ -291,8 +291,9 @@ def to_volcano(w: Workload) -> list[Obj]:
         spec: Obj = {
             "reclaimable": True,
             "weight": t.weight,
+            # deserved, not guarantee: Volcano's guarantee is a reservation no other queue may borrow, while
+            # nominal quota in Motherboard and Kueue is lent while unused and reclaimed when wanted.
             "deserved": {GPU: str(t.gpus), "cpu": t.cpu},
-            "guarantee": {"resource": {GPU: str(t.gpus)}},
         }
         if t.borrow_gpus is not None:
             spec["capability"] = {GPU: str(t.gpus + t.borrow_gpus)}
