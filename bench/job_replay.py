@@ -35,9 +35,11 @@ CLUSTER = "64x8xA100"
 CAPACITY = 512
 
 
-def _run(args: tuple[str, int, int, float, str | None]) -> dict[str, Any]:
-    policy, count, seed, load, out = args
-    jobs = synthetic_jobs(seed, count, capacity_gpus=CAPACITY, load=load, median_duration_s=300)
+def _run(args: tuple[str, int, int, float, str | None, float]) -> dict[str, Any]:
+    policy, count, seed, load, out, checkpoint = args
+    jobs = synthetic_jobs(
+        seed, count, capacity_gpus=CAPACITY, load=load, median_duration_s=300, checkpoint=checkpoint
+    )
     (p,) = parse_job_policies(policy)
     t = time.perf_counter()
     replay = JobReplay(jobs, cluster_nodes(CLUSTER), p).run()
@@ -84,6 +86,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=13000)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--load", type=float, default=0.9)
+    ap.add_argument("--checkpoint", type=float, default=0.0, help="fraction of jobs that checkpoint")
     ap.add_argument("--policies", default="all")
     ap.add_argument("--speed", type=int, default=0, help="also time a production replay of N jobs")
     ap.add_argument("--workers", type=int, default=0)
@@ -93,15 +96,14 @@ def main() -> None:
     )
     args = ap.parse_args()
     names = [p.name for p in parse_job_policies(args.policies)]
-    tasks: list[tuple[str, int, int, float, str | None]] = [
-        (n, args.jobs, args.seed, args.load, str(args.out) if args.plots_per_policy else None) for n in names
-    ]
+    out = str(args.out) if args.plots_per_policy else None
+    tasks = [(n, args.jobs, args.seed, args.load, out, args.checkpoint) for n in names]
     if args.speed:
-        tasks.insert(0, ("production", args.speed, args.seed, args.load, None))
+        tasks.insert(0, ("production", args.speed, args.seed, args.load, None, args.checkpoint))
     workers = args.workers or min(len(tasks), os.cpu_count() or 1)
     started = time.perf_counter()
     print(f"machine: {platform.machine()} {os.cpu_count()} CPUs, {workers} worker processes; "
-          f"cluster {CLUSTER} ({CAPACITY} GPUs), load {args.load}, seed {args.seed}", flush=True)  # fmt: skip
+          f"cluster {CLUSTER} ({CAPACITY} GPUs), load {args.load}, seed {args.seed}, checkpoint {args.checkpoint}", flush=True)  # fmt: skip
     print("| policy | jobs | days | avg JCT s | p50 | p95 | p99 | avg wait s | GPU util | preempt | partial | "
           "fairness | max below entitlement s | replay s (CPU s) | us/decision |", flush=True)  # fmt: skip
     print("|---" * 15 + "|", flush=True)

@@ -168,11 +168,14 @@ def synthetic(
     median_duration: Annotated[
         float, typer.Option(help="Median job duration, seconds (log-normal).")
     ] = 300.0,
+    checkpoint: Annotated[
+        float, typer.Option(help="Fraction of jobs (0-1) that keep their progress when preempted.")
+    ] = 0.0,
 ) -> None:
     """A seeded gang-heavy trace: 1–128 GPU jobs, heavy-tailed durations, tenants with bursts."""
     try:
         jobs = synthetic_jobs(seed, count, capacity_gpus=gpus, load=load, tenants=tenants,
-                              median_duration_s=median_duration)  # fmt: skip
+                              median_duration_s=median_duration, checkpoint=checkpoint)  # fmt: skip
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     _written(output, jobs)

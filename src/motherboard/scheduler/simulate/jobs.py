@@ -27,7 +27,7 @@ import json
 import math
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -232,6 +232,7 @@ def synthetic_jobs(
     sigma: float = 1.6,
     max_duration_s: float = 3 * 86400.0,
     burst_share: float = 0.3,
+    checkpoint: float = 0.0,
 ) -> list[JobSpec]:
     """A reproducible gang-heavy job trace at offered load ``load`` of ``capacity_gpus``.
 
@@ -239,7 +240,8 @@ def synthetic_jobs(
     log-normal with the given median and ``sigma`` (heavy-tailed), capped at ``max_duration_s``; arrivals
     Poisson at the rate that offers ``load`` × capacity in GPU-seconds per second, with ``burst_share`` of
     the jobs arriving in bursts (one tenant submits 10–30 jobs within a few minutes). Tenants are
-    ``t0``…; the tenant's index sets a skew in its share of the jobs (t0 submits most).
+    ``t0``…; the tenant's index sets a skew in its share of the jobs (t0 submits most). A ``checkpoint``
+    fraction of the jobs (chosen by the seed) keep their progress when preempted.
     """
     if count < 1 or capacity_gpus < 1 or not 0 < load <= 10 or tenants < 1:
         raise ValueError("synthetic_jobs: count, capacity_gpus, tenants >= 1 and 0 < load <= 10 required")
@@ -269,6 +271,9 @@ def synthetic_jobs(
         t += rng.expovariate(rate)
         tenant = rng.choices(range(tenants), weights)[0]
         jobs.append(_synthetic(rng, len(jobs), t, tenant, sizes, gpus_per_node, mu, sigma, max_duration_s))
+    if checkpoint > 0:
+        pick = random.Random(seed + 2)
+        jobs = [replace(j, checkpoint=True) if pick.random() < checkpoint else j for j in jobs]
     jobs.sort(key=lambda j: (j.submit_time, j.name))
     return jobs
 
@@ -355,6 +360,4 @@ def _philly_time(value: object) -> datetime | None:
 
 
 def _with_submit(job: JobSpec, at: float) -> JobSpec:
-    from dataclasses import replace
-
     return replace(job, submit_time=at)
