@@ -1,7 +1,7 @@
 """Hardware targets as data: the one place that says what a model is compiled for and how.
 
 A target names an instruction set and a device kind (``cpu-x86_64``, ``cpu-aarch64``, ``cuda-sm90``,
-``ascend-910b``) with the options each backend needs for it. Everything else — the CLI, the compiler, the
+``ascend-910b``, ``rocm-gfx942``) with the options each backend needs for it. Everything else — the CLI, the compiler, the
 runtime's choice of artifact, the operator's choice of compile jobs — asks this module, never a string
 written elsewhere. :func:`target_for_node` and :func:`target_for_device` map what the cluster knows (node
 labels written by the device plugin, a DevicePool's vendor and model, a replica's assigned device) to a
@@ -29,6 +29,7 @@ class DeviceKind(StrEnum):
     CPU = "cpu"
     CUDA = "cuda"
     ASCEND = "ascend"
+    ROCM = "rocm"
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,18 @@ def _cuda(sm: str, products: str) -> Target:
     )
 
 
+def _rocm(gfx: str, products: str) -> Target:
+    return Target(
+        name=f"rocm-{gfx}",
+        kind=DeviceKind.ROCM,
+        arch="x86_64",
+        description=f"AMD Instinct GPUs of ISA {gfx} ({products}; ONNX Runtime's MIGraphX or ROCm provider)",
+        tvm={"kind": "rocm", "mcpu": gfx, "mtriple": "amdgcn-amd-amdhsa-hcc"},
+        tvm_host=_X86,
+        ort_providers=("MIGraphXExecutionProvider", "ROCMExecutionProvider", "CPUExecutionProvider"),
+    )
+
+
 TARGETS: tuple[Target, ...] = (
     Target(
         name="cpu-x86_64",
@@ -122,6 +135,8 @@ TARGETS: tuple[Target, ...] = (
         ort_providers=("CANNExecutionProvider", "CPUExecutionProvider"),
         ascend_soc="Ascend910B",
     ),
+    _rocm("gfx90a", "MI210, MI250, MI250X"),
+    _rocm("gfx942", "MI300X, MI300A, MI325X"),
 )
 _BY_NAME = {t.name: t for t in TARGETS} | {a: t for t in TARGETS for a in t.aliases}
 
@@ -142,6 +157,15 @@ _NVIDIA_MODELS: tuple[tuple[str, str], ...] = (
     ("H800", "cuda-sm90"),
 )
 _ASCEND_MODELS: tuple[tuple[str, str], ...] = (("910", "ascend-910b"), ("310", "ascend-310p"))
+_AMD_MODELS: tuple[tuple[str, str], ...] = (
+    ("MI210", "rocm-gfx90a"),
+    ("MI250", "rocm-gfx90a"),
+    ("MI300", "rocm-gfx942"),
+    ("MI325", "rocm-gfx942"),
+)
+_VENDOR_MODELS = {Vendor.NVIDIA: _NVIDIA_MODELS, Vendor.HUAWEI: _ASCEND_MODELS, Vendor.AMD: _AMD_MODELS}
+# Kunlunxin XPUs and MetaX GPUs have no target yet: neither TVM nor ONNX Runtime upstream generates code for
+# them (their toolchains, XTCL and MACA, are vendor builds this image does not carry).
 
 
 def get_target(name: str) -> Target:
@@ -156,7 +180,7 @@ def get_target(name: str) -> Target:
 def _by_prefix(table: tuple[tuple[str, str], ...], model: str) -> str | None:
     # GPU feature discovery writes products such as NVIDIA-Tesla-T4 and NVIDIA-RTX-A6000.
     model = model.upper().replace(" ", "-")
-    for prefix in ("NVIDIA-", "TESLA-", "RTX-", "ASCEND"):
+    for prefix in ("NVIDIA-", "TESLA-", "RTX-", "ASCEND", "AMD-", "INSTINCT-"):
         model = model.removeprefix(prefix)
     matches = [(prefix, name) for prefix, name in table if model.startswith(prefix)]
     return max(matches, key=lambda m: len(m[0]))[1] if matches else None
@@ -171,7 +195,7 @@ def target_for_device(vendor: Vendor | str | None, model: str | None, arch: str 
         arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(arch, arch)
         return get_target(f"cpu-{arch}")
     vendor = Vendor(vendor)
-    table = {Vendor.NVIDIA: _NVIDIA_MODELS, Vendor.HUAWEI: _ASCEND_MODELS}.get(vendor)
+    table = _VENDOR_MODELS.get(vendor)
     name = _by_prefix(table, model or "") if table else None
     if name is None:
         known = ", ".join(prefix for prefix, _ in table) if table else "none yet"
@@ -183,6 +207,6 @@ def target_for_node(labels: Mapping[str, str]) -> Target:
     """The target a node's pods run on, from its labels (accelerator labels first, else its CPU arch)."""
     arch = labels.get(LABEL_ARCH, "amd64")
     vendor = labels.get(c.LABEL_ACCELERATOR_VENDOR)
-    if vendor in (Vendor.NVIDIA.value, Vendor.HUAWEI.value):
+    if vendor in (Vendor.NVIDIA.value, Vendor.HUAWEI.value, Vendor.AMD.value):
         return target_for_device(vendor, labels.get(c.LABEL_ACCELERATOR_MODEL), arch)
     return target_for_device(None, None, arch)

@@ -48,7 +48,8 @@ class TvmRunner:
         from tvm.runtime.vm import VirtualMachine
 
         self._runtime = runtime
-        self._device = runtime.cuda(0) if target.kind is DeviceKind.CUDA else runtime.cpu(0)
+        devices = {DeviceKind.CUDA: runtime.cuda, DeviceKind.ROCM: runtime.rocm}
+        self._device = devices.get(target.kind, runtime.cpu)(0)
         try:
             module = runtime.load_module(str(path))
             self._vm = VirtualMachine(module, self._device)
