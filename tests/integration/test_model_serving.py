@@ -61,6 +61,8 @@ ON_THE_REAL_NODE: dict[str, Any] = {
     "nodeSelector": {"kubernetes.io/hostname": NODE},
     "tolerations": [{"operator": "Exists"}],
 }
+SMALL_RUNTIME = {"name": "runtime", "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}}}
+"""The runtime container's requests, smaller than the default 500m: the real node has 2 CPUs."""
 SHAPE = (2, 3, 48, 192)
 
 
@@ -155,6 +157,8 @@ def ns(stack: Stack) -> Iterator[str]:
     wait_for_default_service_account(stack.api, name)
     yield name
     stack.core.delete_namespace(name)
+    # The real node has 2 CPUs: the next test's pods must not meet this one's still terminating.
+    wait_for(f"namespace {name} gone", lambda: name not in {n.metadata.name for n in stack.core.list_namespace().items}, timeout=180)  # fmt: skip
 
 
 def model(name: str, versions: list[tuple[int, Path]], **spec: Any) -> dict[str, Any]:
@@ -180,7 +184,7 @@ def serving(name: str, model_name: str, replicas: int = 1, **task: Any) -> dict[
             "type": "Inference",
             "tasks": [
                 {"name": "serve", "replicas": replicas, "model": {"name": model_name, **task.pop("model", {})},
-                 "template": {"spec": ON_THE_REAL_NODE}, **task}
+                 "template": {"spec": {**ON_THE_REAL_NODE, "containers": [SMALL_RUNTIME]}}, **task}
             ],
         },
     }  # fmt: skip
@@ -352,3 +356,51 @@ def test_bad_input_becomes_a_reason_on_the_model_and_the_job(stack: Stack, ns: s
     assert imported["status"] == "False" and "no such file on this machine" in imported["message"]
     assert ("SourceError", imported["message"]) in stack.events(ns, "gone")
     assert stack.core.list_namespaced_pod(ns).items == []  # nothing half-started
+
+
+def test_load_scales_replicas_up_through_the_queue_quota_and_back_down(stack: Stack, ns: str) -> None:
+    # Half a CPU of quota: two replicas of 250m fit, the third waits for the queue (and says so).
+    queue = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Queue", "metadata": {"name": ns},
+             "spec": {"namespaces": [ns], "quotas": [{"resource": "cpu", "nominal": "500m"}]}}  # fmt: skip
+    stack.apply(ns, queue)
+    job = serving("ocr-svc", "ocr", replicas=1,
+                  autoscaling={"minReplicas": 1, "maxReplicas": 3, "targetInFlight": 1, "scaleDownDelaySeconds": 5})  # fmt: skip
+    job["spec"]["queue"] = ns
+    stack.apply(ns, model("ocr", [(1, wheel_model("ocr-cls"))]))
+    stack.apply(ns, job)
+    wait_for("one replica serving", lambda: any(v.get("ready") == 1 for v in serving_status(stack, ns, "ocr-svc").get("versions", [])), timeout=600)  # fmt: skip
+    url = service_url(stack, ns, "ocr-svc")
+    x = np.random.default_rng(5).random((1, 3, 48, 192), dtype=np.float32)
+    stop = threading.Event()
+
+    def client() -> None:
+        while not stop.is_set():
+            try:
+                ask(url, x)
+            except Exception:
+                time.sleep(0.1)
+
+    clients = [threading.Thread(target=client, daemon=True) for _ in range(4)]
+    for t in clients:
+        t.start()
+    step = time.monotonic()
+    try:
+        s = wait_for("the autoscaler to want 3", lambda: (st := serving_status(stack, ns, "ocr-svc")).get("desiredReplicas") == 3 and st, timeout=120)  # fmt: skip
+        wait_for("two replicas serving", lambda: any(v.get("ready") == 2 for v in serving_status(stack, ns, "ocr-svc").get("versions", [])), timeout=300)  # fmt: skip
+        _log(f"autoscaling: 4 clients → 3 replicas wanted, 2 serving in {time.monotonic() - step:.1f}s")
+
+        def waiting_for_quota() -> str | None:
+            pod = stack.core.read_namespaced_pod("ocr-svc-serve-2", ns)
+            cond = next((c for c in pod.status.conditions or [] if c.type == "PodScheduled"), None)
+            return cond.message if cond is not None and cond.status == "False" and cond.message else None
+
+        message = wait_for("the third replica to wait for the quota", waiting_for_quota, timeout=60)
+        assert f"queue {ns}" in message, message
+        assert s["desiredReplicas"] == 3
+    finally:
+        stop.set()
+        for t in clients:
+            t.join(35)
+    wait_for("back to one replica", lambda: serving_status(stack, ns, "ocr-svc").get("desiredReplicas") == 1 and len(stack.core.list_namespaced_pod(ns, label_selector="motherboard.io/job-name=ocr-svc").items) == 1, timeout=300)  # fmt: skip
+    reasons = [r for r, _ in stack.events(ns, "ocr-svc")]
+    assert reasons.count("ScaledDown") >= 2

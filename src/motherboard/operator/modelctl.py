@@ -79,7 +79,7 @@ class ServingOptions:
     compile_pod: Mapping[str, Any] = field(default_factory=dict)
     """Merged into every compile pod's spec (``nodeSelector``, ``tolerations``, ...)."""
     compile_resources: Mapping[str, Any] = field(
-        default_factory=lambda: {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "4Gi"}}
+        default_factory=lambda: {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "4Gi"}}
     )
     measure: bool = True
 
