@@ -35,6 +35,9 @@ LABEL_NVIDIA_MEMORY: Final = "nvidia.com/gpu.memory"
 LABEL_NVIDIA_COUNT: Final = "nvidia.com/gpu.count"
 LABEL_NVIDIA_MIG_CAPABLE: Final = "nvidia.com/mig.capable"
 LABEL_NVIDIA_MIG_STRATEGY: Final = "nvidia.com/mig.strategy"
+LABEL_AMD_PARTITION: Final = "amd.com/compute-memory-partition"
+"""On AMD nodes: the compute-memory partition mode of the partitioned GPUs (``cpx_nps1``), as ROCm's node
+labeller names it."""
 
 TAINT_EDGE: Final = "motherboard.io/edge"
 """Taint on edge-site nodes: only work placed at the edge on purpose lands there."""

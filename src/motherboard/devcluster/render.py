@@ -21,6 +21,7 @@ from motherboard.api.constants import (
     LABEL_ACCELERATOR_MEMORY_MIB,
     LABEL_ACCELERATOR_MODEL,
     LABEL_ACCELERATOR_VENDOR,
+    LABEL_AMD_PARTITION,
     LABEL_DRIVER_VERSION,
     LABEL_HOSTNAME,
     LABEL_NVIDIA_COUNT,
@@ -245,6 +246,8 @@ def node_labels(place: NodePlacement) -> dict[str, str]:
             labels[LABEL_NVIDIA_MIG_STRATEGY] = "mixed"
         if spec.share_replicas:
             labels[LABEL_NVIDIA_REPLICAS] = str(spec.share_replicas)
+    elif cat.vendor is Vendor.AMD and len({m for layout in spec.mig_layouts for m in layout}) == 1:
+        labels[LABEL_AMD_PARTITION] = next(m for layout in spec.mig_layouts for m in layout)
     elif cat.vendor is Vendor.HUAWEI:
         labels[LABEL_ASCEND_ACCELERATOR] = f"huawei-{cat.resource.rsplit('/', 1)[-1]}"
     return labels | group.labels

@@ -25,6 +25,7 @@ OWNED_LABELS: tuple[str, ...] = (
     c.LABEL_NVIDIA_COUNT,
     c.LABEL_NVIDIA_MIG_CAPABLE,
     c.LABEL_NVIDIA_MIG_STRATEGY,
+    c.LABEL_AMD_PARTITION,
     c.LABEL_SITE,
     c.LABEL_SITE_KIND,
 )
@@ -71,6 +72,9 @@ def node_labels(
             c.LABEL_NVIDIA_MIG_CAPABLE: str(mig_on or model.upper().startswith(MIG_CAPABLE_MODELS)).lower(),
             c.LABEL_NVIDIA_MIG_STRATEGY: "mixed" if mig_on else "none",
         }
+    modes = {p.profile for d in same for p in d.partitions}
+    if vendor is Vendor.AMD and len(modes) == 1:
+        labels[c.LABEL_AMD_PARTITION] = label_value(modes.pop())
     return labels
 
 

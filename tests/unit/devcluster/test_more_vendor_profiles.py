@@ -39,6 +39,7 @@ def test_a_cpx_mi300x_advertises_eight_partitions_per_gpu_matching_its_inventory
     (node,) = render_nodes(ClusterProfile.model_validate(doc))
     assert node["status"]["capacity"]["amd.com/cpx_nps4"] == "16"
     assert "amd.com/gpu" not in node["status"]["capacity"]
+    assert node["metadata"]["labels"]["amd.com/compute-memory-partition"] == "cpx_nps4"
     inv = NodeInventory.from_annotation(node["metadata"]["annotations"][ANNOTATION_DEVICE_INVENTORY])
     counted = Counter(partition_resource(d.resource, p.profile) for d in inv.devices for p in d.partitions)
     assert counted == {"amd.com/cpx_nps4": 16}

@@ -139,6 +139,11 @@ def test_cpx_logical_gpus_group_by_uuid_into_gpus_with_eight_cpx_nps1_partitions
     # GPU 0's block says CPX/NPS1; GPUs 56-63 were elided and take the node's mode.
     assert last.partitions[3].id == f"{MI300X_7}-gpu59"
     assert last.device_paths == tuple(f"/dev/dri/renderD{128 + g}" for g in range(56, 64))
+    labels = node_labels([first, last])
+    assert (labels["motherboard.io/accelerator-vendor"], labels["amd.com/compute-memory-partition"]) == (
+        "amd",
+        "cpx_nps1",
+    )
 
 
 def test_a_partition_gets_kfd_and_its_own_render_node_a_whole_partitioned_gpu_all_eight(
