@@ -93,6 +93,10 @@ class Pending:
     never: bool = False
     """The verdict cannot change as the queues are configured (it asks for more than its queue can ever
     hold): reason ``NeverFits``, which the operator turns into a terminal condition."""
+    reason: str = "NoFit"
+    """Why, as one word for metrics: admission's :class:`WaitReason` (``OverQuota``...), ``NoFit`` (no node
+    has room), ``GangNoFit`` (not all of a gang's pods fit), ``PreemptionPending`` (victims still leaving)
+    or ``NoFitAfterPreemption``."""
 
 
 Action = Bind | Evict | Pending
@@ -193,7 +197,8 @@ class Cycle:
             pods = pods[: workload.pods]  # partially admitted: its first pods (the rest wait for quota)
         if isinstance(decision, Wait):
             self.queues.requeue(workload, now)
-            return Pending(workload, decision.message, never=decision.reason is WaitReason.EXCEEDS_LIMIT)
+            never = decision.reason is WaitReason.EXCEEDS_LIMIT
+            return Pending(workload, decision.message, never=never, reason=decision.reason.value)
         if isinstance(decision, Preempt):
             return self._preempt(decision, pods, now)
         return self._place(workload, pods, now)
@@ -204,7 +209,9 @@ class Cycle:
             if self.gangs.any_alive(reserved.victims):  # binding now would share devices with a victim
                 self._release(workload)
                 self.queues.requeue(workload, now)
-                return Pending(workload, "waiting for preempted pods to terminate")
+                return Pending(
+                    workload, "waiting for preempted pods to terminate", reason="PreemptionPending"
+                )
             del self.reserved[workload.key]
             self.queues.delete(workload.key)
             return self._bind(workload, reserved.placements)  # already assumed when its victims were chosen
@@ -218,7 +225,9 @@ class Cycle:
         if not outcome.ok:
             self._release(workload)
             self.queues.requeue(workload, now)
-            return Pending(workload, gang_message(pods, outcome.status))
+            return Pending(
+                workload, gang_message(pods, outcome.status), reason="GangNoFit" if len(pods) > 1 else "NoFit"
+            )
         self.queues.delete(workload.key)
         return self._bind(workload, outcome.placements)
 
@@ -265,7 +274,9 @@ class Cycle:
         if not outcome.ok:
             txn.discard()
             return Pending(
-                workload, f"{decision.reason}, but it would still not fit: {outcome.status.message}"
+                workload,
+                f"{decision.reason}, but it would still not fit: {outcome.status.message}",
+                reason="NoFitAfterPreemption",
             )
         txn.commit()  # victims leave the cache, the preemptor's placements are reserved in it
         for victim in decision.victims:

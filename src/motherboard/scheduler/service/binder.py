@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Iterable
 
 from motherboard.api.constants import REASON_NEVER_FITS, REASON_PREEMPTED_BY_SCHEDULER
 from motherboard.kube import ApiError
-from motherboard.scheduler.cycle import Action, Bind, Evict, Pending
+from motherboard.scheduler.cycle import NO_QUEUE, Action, Bind, Evict, Pending
 from motherboard.scheduler.service import metrics
 from motherboard.scheduler.service.api import SchedulerApi
 from motherboard.scheduler.service.objects import PodInfo
@@ -64,6 +64,8 @@ class Binder:
                 self._spawn(self._preempt(action))
             else:
                 metrics.ATTEMPTS.labels("unschedulable").inc()
+                queue = action.workload.queue
+                metrics.WAITING.labels(queue if queue != NO_QUEUE else "", action.reason).inc()
                 self._spawn(self._explain(action))
 
     def undo(self, pods: Iterable[PodInfo], why: str) -> None:

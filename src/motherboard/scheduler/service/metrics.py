@@ -25,6 +25,11 @@ EXTENSION_POINT = Histogram(
     ["extension_point"],
     buckets=_LATENCY,
 )
+WAITING = Counter(
+    "motherboard_scheduler_waiting_decisions_total",
+    "Scheduling attempts that left a workload waiting, by queue and reason (OverQuota, NoFit, GangNoFit, ...).",
+    ["queue", "reason"],
+)
 PENDING = Gauge("motherboard_scheduler_pending_pods", "Pods waiting to be scheduled, by queue.", ["queue"])
 QUEUE_USAGE = Gauge(
     "motherboard_scheduler_queue_usage",
@@ -84,5 +89,6 @@ __all__ = [
     "PREEMPTION_ATTEMPTS",
     "QUEUE_QUOTA",
     "QUEUE_USAGE",
+    "WAITING",
     "observe_queues",
 ]
