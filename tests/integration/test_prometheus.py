@@ -435,6 +435,8 @@ def test_panels_show_what_the_workload_did(stack: Stack) -> None:
     assert (
         _max_over_window(stack, "max by (queue) (motherboard_scheduler_pending_pods)", queue="research") >= 2
     )
+    waiting = "sum by (queue, reason) (motherboard_scheduler_waiting_decisions_total)"
+    assert _max_over_window(stack, waiting, queue="research", reason="OverQuota") >= 1
     # Every job succeeded; the device turned unhealthy is counted; the runtime batched.
     assert _max_over_window(stack, 'sum(motherboard_operator_jobs{phase="Failed"}) or vector(0)') == 0
     assert _max_over_window(stack, 'sum(motherboard_deviceplugin_devices{state="Unhealthy"})') == 1

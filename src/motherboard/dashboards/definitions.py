@@ -183,17 +183,18 @@ TENANTS = Dashboard(
                     ),
                 ),
                 Panel(
-                    "Why work waits (scheduling outcomes)",
+                    "Pending reasons",
                     (
                         Target(
-                            "sum by (result) (rate(motherboard_scheduler_schedule_attempts_total"
-                            '{result=~"unschedulable|preempting|error"}[$__rate_interval])) * 60',
-                            "{{result}}",
+                            "sum by (queue, reason) (rate(motherboard_scheduler_waiting_decisions_total"
+                            '{queue=~"$queue"}[$__rate_interval])) * 60',
+                            "{{queue}} {{reason}}",
                         ),
                     ),
-                    description="Attempts per minute that left a workload waiting: unschedulable (over quota, "
-                    "no fit, gang incomplete), preempting (waiting for victims to leave), error. The exact "
-                    "reason per job: `motherboard queue pending` and `motherboard explain aijob`.",
+                    description="Scheduling attempts per minute that left a workload waiting, by reason: "
+                    "OverQuota (no free quota, nothing to preempt), ExceedsLimit (more than nominal + "
+                    "borrowing), NoFit / GangNoFit (no room on the nodes for the pod / the whole gang), "
+                    "PreemptionPending, queue problems. Per job: `motherboard explain aijob`.",
                 ),
                 Panel(
                     "Gang wait (head of queue to all pods bound)",
