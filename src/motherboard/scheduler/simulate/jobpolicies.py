@@ -20,6 +20,9 @@ preemption rules, and the priority a job carries:
 ``srtf``
     Shortest remaining time first, an oracle that knows every job's duration: one preemptive queue whose
     priority is the job's remaining GPU-seconds. A yardstick, not a policy to ship.
+``production-las`` (not in ``all``)
+    A candidate: ``production``'s queues, quotas, fair share and reclaim, with 2D-LAS levels as the order
+    *within* each priority of a tenant queue (a demoted job may be preempted by its own tenant's newer ones).
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ class Priority(StrEnum):
     TRACE = "trace"
     NONE = "none"
     LAS = "las"
+    TRACE_LAS = "trace-las"
+    """The trace's priority first, then the 2D-LAS level within it."""
     SRTF = "srtf"
 
 
@@ -80,7 +85,7 @@ class JobPolicy:
     @property
     def dynamic(self) -> bool:
         """Whether a running job's priority changes as it runs."""
-        return self.priority in (Priority.LAS, Priority.SRTF)
+        return self.priority in (Priority.LAS, Priority.TRACE_LAS, Priority.SRTF)
 
 
 _NO_PREEMPTION = PreemptionPolicy(WithinQueue.NEVER, ReclaimFromBorrowers.NEVER)
@@ -92,13 +97,16 @@ POLICIES: dict[str, JobPolicy] = {
     "best-effort-fifo": JobPolicy("best-effort-fifo", Queues.TENANTS, Priority.TRACE, preemption=_NO_PREEMPTION),
     "2d-las": JobPolicy("2d-las", Queues.SINGLE, Priority.LAS, preemption=_PREEMPT_LOWER),
     "srtf": JobPolicy("srtf", Queues.SINGLE, Priority.SRTF, preemption=_PREEMPT_LOWER),
+    "production-las": JobPolicy("production-las", Queues.TENANTS, Priority.TRACE_LAS),
 }  # fmt: skip
+ALL = ("production", "fifo", "best-effort-fifo", "2d-las", "srtf")
+"""What ``--policy all`` runs: the issue's five."""
 
 
 def parse_job_policies(text: str) -> list[JobPolicy]:
     """``all`` or a comma list of :data:`POLICIES` names (``2D-LAS`` and ``2d-las`` alike)."""
     if text.strip().lower() == "all":
-        return list(POLICIES.values())
+        return [POLICIES[name] for name in ALL]
     out = []
     for raw in text.split(","):
         name = raw.strip().lower()
@@ -145,6 +153,10 @@ def queue_of(policy: JobPolicy, tenant: str) -> str:
     if policy.queues is Queues.SINGLE:
         return SINGLE
     return tenant
+
+
+LEVELS_PER_PRIORITY = 16
+"""``production-las``: a job's priority is ``trace priority × 16 − level``, so levels never cross priorities."""
 
 
 def las_level(attained_gpu_s: float) -> int:

@@ -38,6 +38,7 @@ from motherboard.scheduler.placement.plugins import default_registry
 from motherboard.scheduler.queueing import Backoff, QueueManager
 from motherboard.scheduler.simulate.jobpolicies import (
     GPU,
+    LEVELS_PER_PRIORITY,
     JobPolicy,
     Priority,
     Queues,
@@ -355,6 +356,8 @@ class JobReplay:
             return run.spec.priority
         if kind is Priority.LAS:
             return -las_level(run.attained_at(now))
+        if kind is Priority.TRACE_LAS:
+            return run.spec.priority * LEVELS_PER_PRIORITY - las_level(run.attained_at(now))
         if kind is Priority.SRTF:
             return srtf_priority(run.remaining(now) * run.spec.gpus)
         return 0
@@ -398,7 +401,7 @@ class JobReplay:
         self._running[run.key] = run
         self._use(run, +1)
         self._push_event(now + run.remaining(now), _COMPLETE, run.index, run.attempt)
-        if self.policy.priority is Priority.LAS:
+        if self.policy.priority in (Priority.LAS, Priority.TRACE_LAS):
             self._schedule_level(run, now)
 
     def _schedule_level(self, run: JobRun, now: float) -> None:

@@ -225,3 +225,18 @@ def test_the_count_gate_in_front_of_the_placer_changes_no_decision(policy: str) 
         (t, k, [(p.node_name, p.picks) for p in ps]) for t, k, ps in plain.bound
     ]
     assert gated.evictions == plain.evictions
+
+
+def test_production_las_orders_a_tenant_s_own_jobs_by_attained_service_within_its_priority() -> None:
+    # One tenant, 8 GPUs. 'urgent' (priority 1) preempts 'long' at 200 s for 10 s; 'long' resumes first (older,
+    # same level), drops a level at 3600 GPU-s (460 s), and its tenant's 'new' job (level 0) preempts it.
+    jobs = [
+        job("long", 0, 5000, 8, checkpoint=True),
+        job("new", 100, 100, 8),
+        job("urgent", 200, 10, 8, priority=1),
+    ]
+    r = replay(jobs, "production-las", count=1)
+    long, new, urgent = r.jobs
+    assert urgent.first_start == 200, "a higher trace priority still comes first"
+    assert new.first_start == 460 and long.preempted == 2
+    assert long.finished == pytest.approx(5000 + 10 + 100)
