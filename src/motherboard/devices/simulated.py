@@ -10,11 +10,13 @@ group (``vendor``, ``interconnectDomain``, NUMA placement)::
          migLayouts: [[3g.40gb, 2g.20gb, 1g.10gb], []]}      # GPU k takes layout k mod len; [] = whole
       - {model: L4, count: 2, memoryMiB: 23034, shareReplicas: 4, numaNode: 1}
       - {vendor: huawei, model: Ascend910B, count: 8, memoryMiB: 65536}
+      - {vendor: amd, model: MI300X, count: 2, memoryMiB: 196608, migLayouts: [[cpx_nps1], []]}
     health: {GPU-sim-0: Unhealthy}        # optional: flip a device or MIG slice by id
 
-The vendor defaults from the model name (``Ascend…`` Huawei, ``MLU…`` Cambricon, else NVIDIA). Ids are
-deterministic: ``GPU-sim-<n>`` / ``NPU-sim-<n>`` / ``MLU-sim-<n>`` by index on the node, MIG slices
-``MIG-sim-<n>-<k>`` in placement order. Health changes at runtime either by rewriting the file (the watcher
+The vendor defaults from the model name (``Ascend…`` Huawei, ``MLU…`` Cambricon, ``MI…`` AMD, ``P800…``/
+``R200…`` Kunlunxin, ``MXC…`` MetaX, else NVIDIA). Ids are deterministic: ``GPU-sim-<n>`` / ``NPU-sim-<n>`` /
+``MLU-sim-<n>`` / ``XPU-sim-<n>`` by index on the node, MIG slices ``MIG-sim-<n>-<k>`` in placement order, AMD
+compute partitions ``XCP-sim-<n>-<k>`` (an AMD layout names one mode, e.g. ``[cpx_nps1]``). Health changes at runtime either by rewriting the file (the watcher
 polls its modification time) or by :meth:`SimulatedBackend.set_health`. Allocation answers with the
 vendor's real environment variables but no device nodes or mounts, since none exist.
 """
@@ -29,18 +31,29 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from motherboard.api.constants import RESOURCE_CAMBRICON_MLU, RESOURCE_NVIDIA_GPU
 from motherboard.api.mig import place_layout
-from motherboard.api.resources import ascend_resource
+from motherboard.api.partitions import amd_partition
+from motherboard.api.resources import whole_device_resource
+from motherboard.devices.amd import amd_allocation
 from motherboard.devices.ascend import ascend_allocation
 from motherboard.devices.backend import ContainerAllocation, HealthEvent, ShareLimit, find_devices, share_env
 from motherboard.devices.cambricon import cambricon_allocation
+from motherboard.devices.kunlunxin import kunlunxin_allocation
+from motherboard.devices.metax import metax_allocation
 from motherboard.devices.model import Device, Health, Partition, Vendor
 from motherboard.devices.nvidia import nvidia_allocation
 from motherboard.devices.topology import localities, prefer
 
 _POLL_SECONDS = 0.1
-_ID_PREFIX = {Vendor.NVIDIA: "GPU", Vendor.HUAWEI: "NPU", Vendor.CAMBRICON: "MLU"}
+_ID_PREFIX = {Vendor.HUAWEI: "NPU", Vendor.CAMBRICON: "MLU", Vendor.KUNLUNXIN: "XPU"}  # others: GPU
+_MODEL_VENDORS = (
+    ("Ascend", Vendor.HUAWEI),
+    ("MLU", Vendor.CAMBRICON),
+    ("MI", Vendor.AMD),
+    ("P800", Vendor.KUNLUNXIN),
+    ("R200", Vendor.KUNLUNXIN),
+    ("MXC", Vendor.METAX),
+)
 
 
 class SimulatedGroup(BaseModel):
@@ -66,9 +79,7 @@ class SimulatedGroup(BaseModel):
     def vendor_of(self) -> Vendor:
         if self.vendor is not None:
             return self.vendor
-        if self.model.startswith("Ascend"):
-            return Vendor.HUAWEI
-        return Vendor.CAMBRICON if self.model.startswith("MLU") else Vendor.NVIDIA
+        return next((v for prefix, v in _MODEL_VENDORS if self.model.startswith(prefix)), Vendor.NVIDIA)
 
 
 class SimulatedConfig(BaseModel):
@@ -95,20 +106,12 @@ def build_devices(config: SimulatedConfig) -> list[Device]:
 
 
 def _device(group: SimulatedGroup, index: int, k: int, health: dict[str, Health]) -> Device:
-    device_id = f"{_ID_PREFIX[group.vendor_of]}-sim-{index}"
+    device_id = f"{_ID_PREFIX.get(group.vendor_of, 'GPU')}-sim-{index}"
     layout = group.mig_layouts[k % len(group.mig_layouts)] if group.mig_layouts else ()
-    parts = tuple(
-        Partition(
-            id=f"MIG-sim-{index}-{n}",
-            profile=slot.profile.name,
-            start=slot.start,
-            slices=slot.profile.memory_slices,
-            milli=slot.profile.milli,
-            memory_mib=slot.profile.memory_gb * 1024,
-            health=health.get(f"MIG-sim-{index}-{n}", Health.HEALTHY),
-        )
-        for n, slot in enumerate(place_layout(layout, group.model))
-    )
+    if group.vendor_of is Vendor.AMD:
+        parts = _amd_partitions(group, index, layout, health)
+    else:
+        parts = _mig_partitions(group, index, layout, health)
     return Device(
         id=device_id,
         index=index,
@@ -125,10 +128,45 @@ def _device(group: SimulatedGroup, index: int, k: int, health: dict[str, Health]
     )
 
 
+def _amd_partitions(
+    group: SimulatedGroup, index: int, layout: tuple[str, ...], health: dict[str, Health]
+) -> tuple[Partition, ...]:
+    if not layout:
+        return ()
+    n = amd_partition(layout[0], group.model).per_gpu
+    return tuple(
+        Partition(
+            id=f"XCP-sim-{index}-{k}",
+            profile=layout[0],
+            start=k,
+            milli=1000 // n,
+            memory_mib=group.memory_mib // n,
+            health=health.get(f"XCP-sim-{index}-{k}", Health.HEALTHY),
+        )
+        for k in range(n)
+    )
+
+
+def _mig_partitions(
+    group: SimulatedGroup, index: int, layout: tuple[str, ...], health: dict[str, Health]
+) -> tuple[Partition, ...]:
+    return tuple(
+        Partition(
+            id=f"MIG-sim-{index}-{n}",
+            profile=slot.profile.name,
+            start=slot.start,
+            slices=slot.profile.memory_slices,
+            milli=slot.profile.milli,
+            memory_mib=slot.profile.memory_gb * 1024,
+            health=health.get(f"MIG-sim-{index}-{n}", Health.HEALTHY),
+        )
+        for n, slot in enumerate(place_layout(layout, group.model))
+    )
+
+
 def _resource(group: SimulatedGroup) -> str:
-    if group.vendor_of is Vendor.HUAWEI:
-        return ascend_resource(group.model.removeprefix("Ascend"))
-    return RESOURCE_CAMBRICON_MLU if group.vendor_of is Vendor.CAMBRICON else RESOURCE_NVIDIA_GPU
+    model = group.model.removeprefix("Ascend") if group.vendor_of is Vendor.HUAWEI else group.model
+    return whole_device_resource(group.vendor_of, model)
 
 
 def health_of(devices: Sequence[Device]) -> dict[str, Health]:
@@ -201,6 +239,12 @@ class SimulatedBackend:
             out = nvidia_allocation(device_ids)
         elif vendor is Vendor.HUAWEI:
             out = ascend_allocation([d for d, _ in found])
+        elif vendor is Vendor.AMD:  # a partition's logical GPU number: its device's, then its place in it
+            out = amd_allocation([d.index * 8 + _start(d, i) for d, i in found])
+        elif vendor is Vendor.KUNLUNXIN:
+            out = kunlunxin_allocation([d for d, _ in found])
+        elif vendor is Vendor.METAX:
+            out = metax_allocation([d for d, _ in found])
         else:
             out = cambricon_allocation([d for d, _ in found])
         # Nothing exists under /dev for simulated devices: keep the env (what workloads read), drop the rest.
@@ -209,3 +253,7 @@ class SimulatedBackend:
         if share is not None:
             out.envs |= share_env(vendor, share)
         return out
+
+
+def _start(device: Device, backend_id: str) -> int:
+    return next((p.start for p in device.partitions if p.id == backend_id), 0)

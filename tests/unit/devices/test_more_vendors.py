@@ -23,12 +23,14 @@ from pathlib import Path
 import pytest
 
 from motherboard.api.partitions import KNOWN_AMD_PARTITIONS, amd_partition
+from motherboard.deviceplugin.resources import counts
 from motherboard.devices.amd import AmdBackend, parse_amd_smi_list, parse_amd_smi_static
 from motherboard.devices.backend import DeviceBackend
 from motherboard.devices.kunlunxin import KunlunxinBackend, parse_xpu_smi_list
 from motherboard.devices.labels import node_labels
 from motherboard.devices.metax import MetaxBackend, parse_mx_smi
 from motherboard.devices.model import Health, Vendor
+from motherboard.devices.simulated import SimulatedBackend, SimulatedConfig
 from motherboard.devices.tools import Runner
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -234,3 +236,37 @@ def test_every_new_backend_satisfies_the_protocol() -> None:
     backends: list[DeviceBackend] = [AmdBackend(), KunlunxinBackend(), MetaxBackend()]
     assert all(isinstance(b, DeviceBackend) for b in backends)
     assert [b.vendor for b in backends] == [Vendor.AMD, Vendor.KUNLUNXIN, Vendor.METAX]
+
+
+# --- simulated devices of the new vendors ----------------------------------------------------------------
+def test_simulated_amd_xpu_and_metax_devices_take_their_vendor_resources_and_partitions() -> None:
+    config = SimulatedConfig.model_validate(
+        {
+            "devices": [
+                {"model": "MI300X", "count": 2, "memoryMiB": 196608, "migLayouts": [["cpx_nps1"], []]},
+                {"model": "P800-OAM", "count": 2, "memoryMiB": 98304},
+                {"model": "MXC500", "count": 1, "memoryMiB": 65536},
+            ]
+        }
+    )
+    backend = SimulatedBackend(config)
+    devices = backend.discover()
+    assert [(d.id, d.vendor) for d in devices] == [
+        ("GPU-sim-0", Vendor.AMD),
+        ("GPU-sim-1", Vendor.AMD),
+        ("XPU-sim-2", Vendor.KUNLUNXIN),
+        ("XPU-sim-3", Vendor.KUNLUNXIN),
+        ("GPU-sim-4", Vendor.METAX),
+    ]
+    assert counts(devices) == {
+        "amd.com/cpx_nps1": 8,
+        "amd.com/gpu": 1,
+        "kunlunxin.com/xpu": 2,
+        "metax-tech.com/gpu": 1,
+    }
+    assert {(p.milli, p.memory_mib) for p in devices[0].partitions} == {(125, 24576)}
+    assert backend.allocate(["XPU-sim-3"]).envs == {
+        "XPU_VISIBLE_DEVICES": "3",
+        "MOTHERBOARD_SIMULATED": "true",
+    }
+    assert backend.allocate(["XCP-sim-0-5"]).envs["AMD_VISIBLE_DEVICES"] == "5"
