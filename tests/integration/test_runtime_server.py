@@ -441,6 +441,13 @@ def test_dynamic_batching_is_visible_in_statistics_and_metrics(server: Server) -
     assert sample("motherboard_runtime_batch_size_sum", model="cnn", version="1") == sample(
         "nv_inference_count", model="cnn", version="1"
     )
+    # The latency histogram counts every successful request once (p99 panels and SLO alerts read it).
+    assert sample("motherboard_runtime_request_duration_seconds_count", model="cnn", version="1") == sample(
+        "nv_inference_request_success", model="cnn", version="1"
+    )
+    assert sample(
+        "motherboard_runtime_request_duration_seconds_bucket", model="cnn", version="1", le="+Inf"
+    ) == (sample("nv_inference_request_success", model="cnn", version="1"))
     assert sample("nv_inference_queue_duration_us", model="cnn", version="1") > 0
     assert sample("nv_inference_compute_infer_duration_us", model="cnn", version="1") > 0
     assert sample("motherboard_runtime_device_info", device="cpu-test") == 1

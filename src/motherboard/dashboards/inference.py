@@ -2,8 +2,8 @@
 
 The runtime speaks Triton's metric names (``nv_inference_*``: cumulative counters of requests and of
 microseconds spent per phase) plus its own ``motherboard_runtime_*`` (a batch-size histogram, queue depth,
-the device it was given). Triton's counters give *mean* latencies per interval, not percentiles: a p99
-needs a latency histogram the runtime does not export yet (docs/observability.md).
+the device it was given). Triton's counters give *mean* latencies per interval; the runtime's own
+``motherboard_runtime_request_duration_seconds`` histogram gives the p50/p99.
 """
 
 from __future__ import annotations
@@ -32,6 +32,14 @@ def _batch_quantile(q: float) -> Target:
     return Target(
         f"histogram_quantile({q}, sum by (le, {_BY}) "
         f"(rate(motherboard_runtime_batch_size_bucket{{{_M}}}[$__rate_interval])))",
+        f"{_LEGEND} p{int(q * 100)}",
+    )
+
+
+def _latency_quantile(q: float) -> Target:
+    return Target(
+        f"histogram_quantile({q}, sum by (le, {_BY}) "
+        f"(rate(motherboard_runtime_request_duration_seconds_bucket{{{_M}}}[$__rate_interval])))",
         f"{_LEGEND} p{int(q * 100)}",
     )
 
@@ -101,11 +109,15 @@ INFERENCE = Dashboard(
             "Latency",
             (
                 Panel(
-                    "Mean request latency",
-                    (Target(_per_request("nv_inference_request_duration_us"), _LEGEND),),
+                    "Request latency p50 / p99 (and the mean)",
+                    (
+                        _latency_quantile(0.5),
+                        _latency_quantile(0.99),
+                        Target(_per_request("nv_inference_request_duration_us"), f"{_LEGEND} mean"),
+                    ),
                     unit="s",
-                    description="Request duration per request answered, end to end inside the server. A mean: "
-                    "the runtime exports Triton's cumulative counters, not a histogram, so no p99 yet.",
+                    description="Successful requests, arrival to response inside the server: quantiles from "
+                    "the runtime's latency histogram, the mean from Triton's cumulative counter.",
                 ),
                 Panel(
                     "Queue delay and compute time per request",

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from motherboard.runtime.repository import Repository
-from motherboard.runtime.stats import FAILURE_REASONS, VersionStats
+from motherboard.runtime.stats import FAILURE_REASONS, LATENCY_BUCKETS_S, VersionStats
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
@@ -141,6 +141,33 @@ def render(repository: Repository, device: DeviceInfo, in_flight: int) -> str:
         histogram.append(f"motherboard_runtime_batch_size_count{_labels(model=m, version=v)} {total}")
     lines.extend(
         _family("motherboard_runtime_batch_size", "histogram", "Rows per model execution", histogram)
+    )
+    latency: list[str] = []
+    for m, v, lv in versions:
+        seen = 0
+        for limit, count in zip(LATENCY_BUCKETS_S, lv.stats.latency_buckets, strict=True):
+            seen += count
+            latency.append(
+                f"motherboard_runtime_request_duration_seconds_bucket{_labels(model=m, version=v, le=f'{limit:g}')} "
+                f"{seen}"
+            )
+        total = seen + lv.stats.latency_overflow
+        latency.append(
+            f"motherboard_runtime_request_duration_seconds_bucket{_labels(model=m, version=v, le='+Inf')} {total}"
+        )
+        latency.append(
+            f"motherboard_runtime_request_duration_seconds_sum{_labels(model=m, version=v)} {lv.stats.success.ns / 1e9:.6f}"
+        )
+        latency.append(
+            f"motherboard_runtime_request_duration_seconds_count{_labels(model=m, version=v)} {total}"
+        )
+    lines.extend(
+        _family(
+            "motherboard_runtime_request_duration_seconds",
+            "histogram",
+            "Latency of successful inference requests, arrival to response",
+            latency,
+        )
     )
     lines.extend(
         _family(

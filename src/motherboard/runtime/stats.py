@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FAILURE_REASONS = ("REJECTED", "CANCELED", "BACKEND", "OTHER")
+LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+"""Upper bounds (seconds) of the request latency histogram: p99 panels and SLO alerts need a distribution,
+which Triton's cumulative ``nv_inference_request_duration_us`` cannot give."""
 
 
 @dataclass
@@ -52,6 +55,9 @@ class VersionStats:
     last_inference_ms: int = 0
     batches: dict[int, BatchStats] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FAILURE_REASONS, 0))
+    latency_buckets: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS_S))
+    """Successful requests per latency bucket (not cumulative; the last bucket above holds the rest)."""
+    latency_overflow: int = 0
 
     def record_batch(self, rows: int, requests: int, input_ns: int, infer_ns: int, output_ns: int) -> None:
         """One execution of ``rows`` rows gathered from ``requests`` requests."""
@@ -72,6 +78,13 @@ class VersionStats:
     def record_request(self, ok: bool, duration_ns: int, reason: str = "OTHER") -> None:
         if ok:
             self.success.add(duration_ns)
+            seconds = duration_ns / 1e9
+            for index, bound in enumerate(LATENCY_BUCKETS_S):
+                if seconds <= bound:
+                    self.latency_buckets[index] += 1
+                    break
+            else:
+                self.latency_overflow += 1
         else:
             self.fail.add(duration_ns)
             self.failures[reason] = self.failures.get(reason, 0) + 1
