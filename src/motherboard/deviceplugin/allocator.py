@@ -17,7 +17,7 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 
-from motherboard.deviceplugin import metrics
+from motherboard.deviceplugin import faults, metrics
 from motherboard.deviceplugin.inventory import LiveInventory
 from motherboard.deviceplugin.matching import AllocationRefused, Claim, match, open_claims
 from motherboard.deviceplugin.pods import PodInfo, PodSource
@@ -26,6 +26,8 @@ from motherboard.deviceplugin.state import AllocationRecord, AllocationStore
 from motherboard.devices.backend import ContainerAllocation, DeviceBackend, ShareLimit
 
 log = logging.getLogger(__name__)
+
+TERMINAL_PHASES = ("Succeeded", "Failed")
 
 
 class Allocator:
@@ -48,6 +50,7 @@ class Allocator:
         self._lock = threading.Lock()  # claim matching + recording is atomic; pod listing is not under it
 
     def allocate(self, resource: str, kubelet_ids: Sequence[str]) -> ContainerAllocation:
+        faults.allocate_started()
         try:
             out = self._allocate(resource, kubelet_ids)
         except AllocationRefused:
@@ -71,7 +74,9 @@ class Allocator:
         backend_ids = list(dict.fromkeys(u.backend_id for u in units))
         # 2. find the claim
         pods = self._list_pods()
-        self._store.prune(p.uid for p in pods)
+        # A pod that ended holds no devices any more (the kubelet freed them): its records go, so that the
+        # map never shows a device held by a failed pod and by the replacement the scheduler gave it to.
+        self._store.prune(p.uid for p in pods if p.phase not in TERMINAL_PHASES)
         with self._lock:
             claim = match(
                 open_claims(pods, self._node, resource, self._store, kubelet_ids), backend_ids, resource
@@ -84,6 +89,7 @@ class Allocator:
             # 3. container settings
             out = self._backend.allocate(backend_ids, share_limit(units, claim))
             out.envs |= self._identity(backend_ids)
+            faults.reached("before-record")
             # 4. remember
             if claim is not None:
                 self._store.record(
@@ -91,6 +97,7 @@ class Allocator:
                         claim.pod.ref, claim.pod.uid, claim.entry.name, resource, tuple(kubelet_ids)
                     )
                 )
+            faults.reached("after-record")
         if not self._cdi:
             out.cdi_devices = []
         log.info(

@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from motherboard.deviceplugin import faults
+
 STATE_FORMAT_VERSION = 1
 
 
@@ -49,7 +51,13 @@ class AllocationStore:
         self._records: dict[str, AllocationRecord] = self._load()
 
     def _load(self) -> dict[str, AllocationRecord]:
-        if self._path is None or not self._path.exists():
+        if self._path is None:
+            return {}
+        # A crash between writing the temporary file and renaming it leaves the temporary file behind;
+        # the map itself is whole (the previous one), and the leftover would pile up crash after crash.
+        for leftover in self._path.parent.glob(f".{self._path.name}.*"):
+            leftover.unlink(missing_ok=True)
+        if not self._path.exists():
             return {}
         raw = json.loads(self._path.read_text() or "{}")
         records = (
@@ -90,4 +98,5 @@ class AllocationStore:
         fd, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=f".{self._path.name}.")
         with os.fdopen(fd, "w") as out:
             json.dump(body, out, indent=1)
+        faults.reached("mid-save")
         os.replace(tmp, self._path)
