@@ -305,8 +305,29 @@ def test_a_new_version_rolls_out_with_no_failed_request_and_cached_artifacts_are
                 outcomes.append(f"{type(exc).__name__}: {exc}")
             time.sleep(0.05)
 
+    timeline: list[str] = []  # what the Service had while requests failed: printed with the failures
+
+    def watch_endpoints() -> None:
+        discovery = client.DiscoveryV1Api(stack.api)
+        while not stop.is_set():
+            slices = discovery.list_namespaced_endpoint_slice(
+                ns, label_selector="kubernetes.io/service-name=ocr-svc"
+            )
+            ready = sorted(
+                f"{(e.target_ref.name if e.target_ref else '?')}:{'R' if e.conditions.ready else '-'}"
+                f"{'T' if e.conditions.terminating else ''}"
+                for sl in slices.items
+                for e in sl.endpoints or []
+            )
+            timeline.append(
+                f"{time.monotonic():.1f} {' '.join(ready)} ok={outcomes.count('ok')} n={len(outcomes)}"
+            )
+            time.sleep(0.5)
+
     worker = threading.Thread(target=load, daemon=True)
     worker.start()
+    watcher = threading.Thread(target=watch_endpoints, daemon=True)
+    watcher.start()
     try:
         stack.apply(ns, model("ocr", [(1, wheel_model("ocr-cls")), (2, second_version(tmp_path))]))
 
@@ -326,6 +347,8 @@ def test_a_new_version_rolls_out_with_no_failed_request_and_cached_artifacts_are
         worker.join(30)
     failures = [o for o in outcomes if o != "ok"]
     _log(f"rollout under load: {len(outcomes)} requests, {len(failures)} failed")
+    if failures:
+        _log("endpoints over time:\n" + "\n".join(dict.fromkeys(timeline)))
     assert len(outcomes) > 20 and failures == [], failures[:5]
     assert s["stableVersion"] == 2
     assert [n.split("-v")[1][0] for n in compile_job_names(stack, ns)] == ["2"]  # only the new version

@@ -382,8 +382,8 @@ def _advance(
 def _roll(
     job: AIJob, current: Sequence[ObservedPod], result: Plan, serving: Mapping[str, TaskServing]
 ) -> None:
-    """Replace one pod whose template (or served version and artifacts) changed, only while every other pod
-    is ready (readiness respected)."""
+    """Replace one pod whose template (or served version and artifacts) changed, only while every replica the
+    job wants is there and ready (readiness respected)."""
     tasks = {t.name: t for t in job.spec.tasks}
 
     def wanted(pod: ObservedPod) -> str | None:
@@ -396,8 +396,12 @@ def _roll(
         return serving_hash(task, plan_, pod.index)
 
     stale = [p for p in current if p.template_hash != wanted(p) and p.name not in result.delete]
-    others_ready = all(p.ready for p in current if p not in stale)
-    if stale and others_ready and not result.create:
+    # At most one replica unavailable (maxUnavailable 1, no surge: a replacement takes its predecessor's name,
+    # so it exists only once that one is gone). Count the ready pods against every replica wanted: a pod
+    # terminating or not yet recreated is missing from ``current`` and must count as unavailable.
+    wanted_total = len(_wanted_slots(job, serving))
+    ready = sum(p.ready for p in current if p.name not in result.delete)
+    if stale and ready >= wanted_total and not result.create:
         pod = stale[0]
         result.delete.append(pod.name)
         plan_ = serving.get(pod.task)

@@ -240,20 +240,25 @@ def _add_runtime(
          "valueFrom": {"fieldRef": {"fieldPath": f"metadata.annotations['{ANNOTATION_DEVICE_ASSIGNMENT}']"}}},
     ]  # fmt: skip
     runtime.setdefault("resources", {}).setdefault("requests", {"cpu": "500m", "memory": "512Mi"})
+    # Generous timeouts: a replica busy with inference on a loaded node answers its probe late, and a probe
+    # that times out takes the replica out of the Service (with the default 1 s, a rollout on a busy 2-core
+    # node left the Service with no ready endpoint and clients were refused).
     runtime["readinessProbe"] = {
         "httpGet": {"path": "/v2/health/ready", "port": RUNTIME_HTTP_PORT},
-        "periodSeconds": 2,
-        "failureThreshold": 2,
+        "periodSeconds": 1,
+        "timeoutSeconds": 5,
+        "failureThreshold": 5,
     }
     runtime["livenessProbe"] = {
         "httpGet": {"path": "/v2/health/live", "port": RUNTIME_HTTP_PORT},
         "initialDelaySeconds": 30,
         "periodSeconds": 10,
-        "failureThreshold": 3,
+        "timeoutSeconds": 5,
+        "failureThreshold": 6,
     }
-    # Endpoints are removed asynchronously on deletion: keep serving a moment so no request is sent to a
+    # Endpoints are removed asynchronously on deletion: keep serving 5 s so no request is sent to a
     # replica that stopped listening (the runtime then drains what it holds on SIGTERM).
-    runtime["lifecycle"] = {"preStop": {"exec": {"command": ["python3", "-c", "import time; time.sleep(3)"]}}}
+    runtime["lifecycle"] = {"preStop": {"exec": {"command": ["python3", "-c", "import time; time.sleep(5)"]}}}
     runtime["terminationMessagePolicy"] = "FallbackToLogsOnError"
     runtime["volumeMounts"] = [
         *runtime.get("volumeMounts", []),
@@ -267,6 +272,28 @@ def _add_runtime(
         {"name": "models", "emptyDir": {}},
         {"name": "artifact-cache", "hostPath": {"path": ARTIFACT_CACHE, "type": "DirectoryOrCreate"}},
     ]
+
+
+def tolerated_taints(
+    job: AIJob, task: TaskSpec, pools: Mapping[str, DevicePoolSpec] | None = None
+) -> tuple[set[str], bool]:
+    """``(keys, everything)``: the taint keys a pod of ``task`` tolerates (as :func:`render_pod` renders
+    them), and whether one toleration matches every taint (``operator: Exists`` without a key)."""
+    keys: set[str] = set()
+    everything = False
+    for toleration in (task.template.get("spec") or {}).get("tolerations") or []:
+        if isinstance(toleration, dict):
+            if toleration.get("key") in (None, "") and toleration.get("operator") == "Exists":
+                everything = True
+            elif toleration.get("key"):
+                keys.add(str(toleration["key"]))
+    if task.devices is not None:
+        pool = (pools or {}).get(task.devices.pool or "")
+        keys |= {device_taint_key(r) for r in device_resources(task.devices, pool) if "/" in r}
+    placement = job.spec.placement
+    if placement.site_kind is SiteKind.EDGE or placement.required_sites:
+        keys.add(TAINT_EDGE)
+    return keys, everything
 
 
 def _add_device_limits(container: Obj, resources: Mapping[str, int]) -> None:

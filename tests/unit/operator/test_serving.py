@@ -347,3 +347,17 @@ def test_a_replica_learns_its_target_from_what_the_device_plugin_gave_it(
     from motherboard.models.fetch import detect_target
 
     assert detect_target(env, arch) == target
+
+
+def test_a_rollout_never_takes_a_second_replica_down_while_the_first_is_away() -> None:
+    """The replaced replica terminating (its new pod cannot take the name yet) is one replica unavailable:
+    the next stale one must wait, else the Service is left with no endpoint (seen on the real node)."""
+    job = serving_job()
+    new = ready_plan(job, stable=2)
+    # Pod 0 was deleted: it is terminating, so the planner's "current" pods hold only pod 1, old and ready.
+    result = plan(job, "u1", [replace(replica(job, new, 0, 1), deleting=True), replica(job, new, 1, 1)], T0,
+                  serving={"serve": new})  # fmt: skip
+    assert result.delete == []
+    # The new pod 0 exists but is not ready yet: still wait.
+    starting = replica(job, new, 0, 2, ready=False, phase="Pending")
+    assert plan(job, "u1", [starting, replica(job, new, 1, 1)], T0, serving={"serve": new}).delete == []
