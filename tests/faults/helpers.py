@@ -19,11 +19,12 @@ Obj = dict[str, Any]
 class Operator(Component):
     """``motherboard operator run`` with its webhook and probes on free ports; a short Lease."""
 
-    def __init__(self, cluster: Cluster, log: Path) -> None:
+    def __init__(self, cluster: Cluster, log: Path, *extra: str) -> None:
         ports = {"health": free_port(), "webhook": free_port()}
         argv = [
             "operator", "run", f"--kubeconfig={cluster.kubeconfig}", "--metrics-port=0",
             f"--health-port={ports['health']}", f"--webhook-port={ports['webhook']}", "--lease-duration=4",
+            *extra,
         ]  # fmt: skip
         super().__init__("operator", argv, log, ports)
 
