@@ -2,6 +2,7 @@
 
     python bench/faults.py [--jobs 200] [--kills 8] [--profile profiles/demo.yaml] [--qps 5]
     python bench/faults.py --recovery-only
+    python bench/faults.py --jobs 0 --recovery-rounds 0 --failover-rounds 3 [--failover-jobs 40]
 
 Starts a private dev cluster, the real operator (webhook on) and the real scheduler, one Queue, and:
 
@@ -14,6 +15,9 @@ Starts a private dev cluster, the real operator (webhook on) and the real schedu
    waiting meanwhile (scheduler, one replica, no leader election), the same with two replicas and leader
    election (the leader killed, the warm standby takes over), and to the first status write of a job
    created while the operator was down (operator, one replica with its Lease).
+3. **Failover under load** (``--failover-rounds``): two replicas with leader election, the leader SIGKILLed
+   at a random binding of a burst of ``--failover-jobs`` gangs; the time from the kill to the standby's
+   first bind, and the invariants once the burst ended.
 
 Everything it starts is stopped at the end, on SIGTERM too. Prints one JSON document.
 """
@@ -29,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -37,6 +42,7 @@ from typing import Any
 from unittest import mock
 
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from motherboard.api import crdgen
 from motherboard.api.v1alpha1 import KINDS
@@ -51,6 +57,7 @@ from motherboard.scheduler.service.api import KILL_AFTER_BINDS_ENV
 GROUP, VERSION = "motherboard.io", "v1alpha1"
 NAMESPACE = "faults"
 SIZE = 4
+HTTP_CONFLICT = 409
 Obj = dict[str, Any]
 
 
@@ -124,11 +131,17 @@ class Bench:
 
     def submit(self, name: str) -> None:
         while True:  # the webhook may be between operators: fail-closed, so retry until admitted
-            result = subprocess.run([*self.kubectl, "create", "-f", "-"], input=json.dumps(gang(name)),
-                                    capture_output=True, text=True, check=False)  # fmt: skip
-            if result.returncode == 0 or "AlreadyExists" in result.stderr:
+            try:
+                self.custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, "aijobs", gang(name))
                 return
+            except ApiException as exc:
+                if exc.status == HTTP_CONFLICT:  # AlreadyExists: an earlier try went through
+                    return
             time.sleep(0.5)
+
+    def submit_all(self, names: list[str]) -> None:
+        for name in names:
+            self.submit(name)
 
     def cleanup_jobs(self) -> None:
         subprocess.run([*self.kubectl, "delete", "aijobs", "--all", "-n", NAMESPACE, "--wait=true"],
@@ -212,6 +225,58 @@ def aimed_kills(bench: Bench, jobs: int, kills: int, seed: int) -> Obj:
     }
 
 
+def failover_under_load(bench: Bench, jobs: int, rounds: int, seed: int) -> Obj:
+    """Two replicas with leader election; the leader SIGKILLed at a random binding of a burst of gangs.
+
+    Measured: from the kill to the first bind by the standby (bindings the dead leader had sent still land
+    for a moment, so only binds after the standby reports itself leader count), and the invariants once
+    every job ended."""
+    rng = random.Random(seed)
+    operator = bench.operator()
+    time.sleep(8)
+    first_binds: list[float] = []
+    found: list[str] = []
+    checked = 0
+    for r in range(rounds):
+        leader = bench.scheduler(kill_after=rng.randint(SIZE + 1, SIZE * 8), leader=True)
+        wait_until(lambda p=leader: readyz(p) == "ok (leader)\n", 60)
+        standby = bench.scheduler(leader=True)
+        wait_until(lambda p=standby: readyz(p) == "ok (standby)\n", 60)
+        names = [f"failover-{r}-{i:03d}" for i in range(jobs)]
+        submitter = threading.Thread(target=bench.submit_all, args=(names,), daemon=True)
+        submitter.start()  # the kill lands during the burst; its moment is taken here, not after submitting
+        wait_until(lambda p=leader: not p.alive(), 300, poll=0.05)
+        killed = time.monotonic()
+        wait_until(lambda p=standby: readyz(p) == "ok (leader)\n", 60, poll=0.05)
+        at_takeover = len(bench.bound())
+        wait_until(lambda n=at_takeover: len(bench.bound()) > n, 120, poll=0.05)
+        first_binds.append(time.monotonic() - killed)
+        submitter.join()
+        print(
+            f"failover {r}: first bind by the standby {first_binds[-1]:.1f} s after the kill", file=sys.stderr
+        )
+        wait_until(
+            lambda: all(
+                (j.get("status") or {}).get("phase") in ("Succeeded", "Failed") for j in bench.jobs()
+            ),
+            1800,
+            poll=2.0,
+        )
+        jobs_seen, pods_seen = bench.jobs(), bench.pods()
+        checked += len(jobs_seen) + len(pods_seen)
+        found += violations(jobs_seen, pods_seen)
+        standby.stop()
+        bench.cleanup_jobs()
+    operator.stop()
+    return {
+        "jobs_per_round": jobs,
+        "kill_to_first_bind_by_standby_s": [round(v, 2) for v in first_binds],
+        "median_s": round(statistics.median(first_binds), 2),
+        "invariant_checks": checked,
+        "violations": found,
+    }
+
+
 def recovery(bench: Bench, rounds: int) -> Obj:
     """SIGKILL → first bind / first status write, ``rounds`` times each."""
     single: list[float] = []
@@ -281,6 +346,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--recovery-rounds", type=int, default=3)
     parser.add_argument("--recovery-only", action="store_true")
+    parser.add_argument("--failover-rounds", type=int, default=0, help="leader SIGKILLed during a burst")
+    parser.add_argument("--failover-jobs", type=int, default=40, help="gangs in each failover burst")
     parser.add_argument("--profile", type=Path, default=Path("profiles/demo.yaml"))
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still stop the cluster in the finally below
@@ -299,10 +366,15 @@ def main() -> None:
         bench.custom.create_cluster_custom_object(GROUP, VERSION, "queues", queue)
         wait_until(lambda: bench.core.list_namespaced_service_account(NAMESPACE).items, 60)
         result: Obj = {"qps": args.qps, "profile": str(args.profile)}
-        if not args.recovery_only:
+        if not args.recovery_only and args.jobs:
             result["aimed_kills"] = aimed_kills(bench, args.jobs, args.kills, args.seed)
             bench.stop_all()
             bench.cleanup_jobs()
+        if args.failover_rounds:
+            result["failover_under_load"] = failover_under_load(
+                bench, args.failover_jobs, args.failover_rounds, args.seed
+            )
+            bench.stop_all()
         if args.recovery_rounds:
             result["recovery"] = recovery(bench, args.recovery_rounds)
         print(json.dumps(result, indent=2))
