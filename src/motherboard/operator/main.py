@@ -25,7 +25,7 @@ from prometheus_client import start_http_server
 
 from motherboard.kube import Kube, load_access
 from motherboard.kube.leader import LeaderElector
-from motherboard.operator import handlers, metrics
+from motherboard.operator import faults, handlers, metrics
 from motherboard.operator.health import OperatorHealth
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ def run(
         logging.getLogger(chatty).setLevel(logging.WARNING)
     if kubeconfig is not None:
         os.environ["KUBECONFIG"] = str(kubeconfig)  # kopf's own login reads it too
+    faults.kill_at()  # a malformed fault-injection value stops the start, naming the variable
     handlers.configure(kubeconfig, webhook, namespace, serving)
     if webhook is not None:
         # Registers the admission handlers in the operator's registry.

@@ -27,7 +27,7 @@ from motherboard.api.constants import GROUP, VERSION
 from motherboard.api.manifests import explain
 from motherboard.api.v1alpha1 import AIJob, DevicePoolSpec, JobPhase
 from motherboard.kube.client import MERGE_PATCH, ApiError, Kube, ignore, path_for
-from motherboard.operator import metrics
+from motherboard.operator import faults, metrics
 from motherboard.operator.lifecycle import Event, Plan, plan
 from motherboard.operator.names import name_problems
 from motherboard.operator.observed import ObservedPod
@@ -173,10 +173,7 @@ class Reconciler:
             for service in render_services(job, uid):
                 await ignore(409, self._kube.create(path_for("", "v1", "services", namespace), service))
             self._services_done.add(uid)
-        creates = [
-            ignore(409, self._kube.create(path_for("", "v1", "pods", namespace), pod))
-            for pod in result.create
-        ]
+        creates = [ignore(409, self._create_pod(namespace, pod)) for pod in result.create]
         deletes = [
             ignore(404, self._kube.delete(path_for("", "v1", "pods", namespace, pod)))
             for pod in result.delete
@@ -204,6 +201,10 @@ class Reconciler:
             await self._record(body, event)
         if result.requeue_after is not None:
             self._schedule(key, result.requeue_after)
+
+    async def _create_pod(self, namespace: str, pod: Obj) -> Obj:
+        await faults.before_pod_create()  # the fault suite's kill inside a gang's creates; else nothing
+        return await self._kube.create(path_for("", "v1", "pods", namespace), pod)
 
     async def _reject(self, key: JobKey, body: Obj, problems: str) -> None:
         """A job the schema let through but the models refuse: Failed with the field-level reason."""
