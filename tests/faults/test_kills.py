@@ -77,9 +77,12 @@ def settled(cluster: Cluster, namespace: str) -> bool:
     )
 
 
-def scheduler(tmp_path: Path, cluster: Cluster, name: str, kill_after: int = 0) -> SchedulerProcess:
+def scheduler(
+    tmp_path: Path, cluster: Cluster, name: str, kill_after: int = 0, lease_namespace: str = ""
+) -> SchedulerProcess:
     # --qps=5: the binding window of a wave lasts seconds, as in the report; the kill lands inside it.
-    proc = SchedulerProcess(cluster.kubeconfig, tmp_path / f"{name}.log", "--no-leader-elect", "--qps=5")
+    election = [f"--lease-namespace={lease_namespace}"] if lease_namespace else ["--no-leader-elect"]
+    proc = SchedulerProcess(cluster.kubeconfig, tmp_path / f"{name}.log", *election, "--qps=5")
     env = {KILL_AFTER_BINDS_ENV: str(kill_after)} if kill_after else {}
     with mock.patch.dict(os.environ, env):
         proc.start()
@@ -115,3 +118,82 @@ def test_a_scheduler_killed_inside_a_gang_binding_leaves_no_half_gang(
     finally:
         second.stop()
         print(second.log.read_text()[-3000:])
+
+
+def bound_count(cluster: Cluster, namespace: str) -> int:
+    return sum(
+        bool(p.spec.node_name) for p in client.CoreV1Api(cluster.api).list_namespaced_pod(namespace).items
+    )
+
+
+def leader_and_standby(
+    tmp_path: Path, cluster: Cluster, namespace: str, kill_after: int = 0
+) -> list[SchedulerProcess]:
+    """Two replicas electing a leader on a Lease in ``namespace`` (6 s, the default); the first leads."""
+    leader = scheduler(tmp_path, cluster, "leader", kill_after, lease_namespace=namespace)
+    wait_for("the first replica leads", lambda: leader.probe() == "ok (leader)\n", timeout=60)
+    standby = scheduler(tmp_path, cluster, "standby", lease_namespace=namespace)
+    wait_for("the second replica stands by", lambda: standby.probe() == "ok (standby)\n", timeout=60)
+    return [leader, standby]
+
+
+def test_the_leader_killed_inside_a_gang_binding_hands_over_to_the_standby_under_load(
+    cluster: Cluster, queue: str, tmp_path: Path
+) -> None:
+    """Leader failover under load: the leader SIGKILLed at its 6th binding during a burst of gangs; the
+    warm standby takes the Lease when it expires, repairs a half gang if the kill left one, binds the rest."""
+    leader, standby = leader_and_standby(tmp_path, cluster, queue, kill_after=6)
+    try:
+        for i in range(GANGS):
+            accepted, error = create(cluster, queue, job_manifest(f"gang-{i}", replicas=SIZE, duration="3s"))
+            assert accepted, error
+        wait_for(
+            "the injected SIGKILL", lambda: leader.proc is not None and leader.proc.poll() is not None, 90
+        )
+        killed = time.monotonic()
+        assert leader.proc is not None and leader.proc.returncode == -signal.SIGKILL
+        at_kill = bound_count(cluster, queue)
+        assert 0 < at_kill < GANGS * SIZE, "the kill must land inside the burst"
+        # Bindings the leader sent before it died may still land: only binds after the takeover count.
+        wait_for("the standby leads", lambda: standby.probe() == "ok (leader)\n", timeout=60)
+        at_takeover = bound_count(cluster, queue)  # anything bound from now on, the standby bound
+        wait_for("the standby's first bind", lambda: bound_count(cluster, queue) > at_takeover, timeout=60)
+        first_bind = time.monotonic() - killed
+        print(f"leader SIGKILLed -> first bind by the standby: {first_bind:.1f} s")
+        # The 6 s Lease expires, one retry (0.86 s) later the standby leads; load adds its start-up work.
+        assert first_bind < 15, f"the standby bound its first pod {first_bind:.1f} s after the kill"
+        assert standby.probe() == "ok (leader)\n"
+        wait_for("every job finished", lambda: settled(cluster, queue), timeout=SETTLE_SECONDS)
+        jobs, pods = listed(cluster, queue)
+        assert violations(jobs, pods) == []
+        assert {j["status"]["phase"] for j in jobs} == {"Succeeded"}
+        assert standby.proc is not None and standby.proc.poll() is None, "the new leader crashed"
+        log = standby.log.read_text()
+        assert "already admitted" not in log, log[-3000:]
+        print(f"{at_kill} pods bound at the kill; the new leader repaired a half gang: {'half bound' in log}")
+    finally:
+        for replica in (leader, standby):
+            replica.stop()
+        print(standby.log.read_text()[-3000:])
+
+
+def test_an_orderly_stop_releases_the_lease_and_the_standby_leads_at_once(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    leader, standby = leader_and_standby(tmp_path, cluster, namespace)
+    try:
+        started = time.monotonic()
+        leader.stop()  # SIGTERM
+        assert leader.proc is not None and leader.proc.returncode == 0
+        wait_for("the standby leads", lambda: standby.probe() == "ok (leader)\n", timeout=30)
+        took = time.monotonic() - started
+        print(f"leader SIGTERMed -> standby leads: {took:.1f} s")
+        assert took < 6, f"{took:.1f} s: the standby waited for the Lease to expire, it was not released"
+        lease = client.CoordinationV1Api(cluster.api).read_namespaced_lease(
+            "motherboard-scheduler", namespace
+        )
+        assert lease.spec.holder_identity is not None
+        assert standby.proc is not None and lease.spec.holder_identity.endswith(f"_{standby.proc.pid}")
+    finally:
+        for replica in (leader, standby):
+            replica.stop()
