@@ -32,7 +32,7 @@ from motherboard.scheduler.admission import Admitted, QueueSpec, QuotaTree, Reso
 from motherboard.scheduler.cache import ClusterCache, NodeSpec, Placement, PodRequest, Transaction
 from motherboard.scheduler.cache.state import ClusterState
 from motherboard.scheduler.cache.types import DeviceKind, DeviceRequest
-from motherboard.scheduler.cycle import Bind, Cycle, Evict, Pending
+from motherboard.scheduler.cycle import NO_QUEUE, Bind, Cycle, Evict, Pending
 from motherboard.scheduler.placement import Code, GangOutcome, Placer, PluginContext, Status, shipped_profile
 from motherboard.scheduler.placement.plugins import default_registry
 from motherboard.scheduler.queueing import Backoff, QueueManager
@@ -47,6 +47,7 @@ from motherboard.scheduler.simulate.jobpolicies import (
     next_las_threshold,
     queue_of,
     srtf_priority,
+    tenant_queues,
 )
 from motherboard.scheduler.simulate.jobs import JobSpec
 
@@ -216,8 +217,6 @@ class JobReplay:
         capacity_milli = self.capacity_gpus * 1000
         tenants = sorted({j.tenant for j in jobs})
         if tenant_specs is None:
-            from motherboard.scheduler.simulate.jobpolicies import tenant_queues
-
             tenant_specs = tenant_queues(tenants, capacity_milli)
         self.tenant_specs = list(tenant_specs)
         self.specs = configure(policy, self.tenant_specs, capacity_milli)
@@ -234,8 +233,6 @@ class JobReplay:
         for spec in self.specs:
             self.queues.set_queue(spec.name, spec.strategy)
         if policy.queues is Queues.UNQUOTED:
-            from motherboard.scheduler.cycle import NO_QUEUE
-
             self.queues.set_queue(NO_QUEUE, policy.strategy)
         self.pods = TracePods()
         if placer_workload is None:
