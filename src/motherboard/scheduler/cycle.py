@@ -1,9 +1,12 @@
 """The scheduling cycle as a story: heads → admit → place gang → assume → hand over for binding.
 
 Pure: it reads and writes the scheduler core (queues, quota tree, cluster cache) and returns *actions* —
-bind this gang, evict these victims, tell these pods why they wait — that the Kubernetes adapter
-(:mod:`motherboard.scheduler.service`) carries out. A gang is placed whole or not at all; the adapter
-forgets it again if binding fails.
+bind this gang, evict these victims, tell these pods why they wait — that an adapter carries out: the
+Kubernetes one (:mod:`motherboard.scheduler.service`) or the simulator's job replay
+(:mod:`motherboard.scheduler.simulate.jobreplay`, on a virtual clock). Both answer the same port
+(:class:`Gangs`) and change the core only through the queues, the cache, :meth:`Cycle.cancel_reservation`
+and :meth:`Cycle.replace_tree`. A gang is placed whole or not at all; the adapter forgets it again if
+binding fails.
 
 **Batched.** One cycle places many workloads on *one* snapshot: every gang is placed inside the cycle's
 single transaction (a gang that does not fit rolls back only its own allocations), and the transaction is
