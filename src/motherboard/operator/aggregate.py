@@ -17,9 +17,9 @@ from typing import Any
 
 from motherboard.api.assignment import AssignmentError, DeviceAssignment
 from motherboard.api.base import Condition, ConditionStatus, parse_quantity
-from motherboard.api.constants import LABEL_QUEUE, LABEL_SITE, mig_resource_name
+from motherboard.api.constants import LABEL_QUEUE, LABEL_SITE
 from motherboard.api.quota import from_milli, milli, quota_hierarchy, quota_key
-from motherboard.api.resources import quota_family, shared_resource, whole_device_resource
+from motherboard.api.resources import partition_resource, quota_family, shared_resource, whole_device_resource
 from motherboard.api.v1alpha1 import DevicePoolSpec, DevicePoolStatus, Queue, QueueStatus, SharingMode
 from motherboard.api.v1alpha1.queue import ResourceUsage
 from motherboard.devices.model import InventoryError, NodeInventory
@@ -37,6 +37,8 @@ class NodeView:
     inventory: NodeInventory
     problem: str | None = None
     """Why the published inventory could not be read (the node then counts as having no devices)."""
+    taints: tuple[tuple[str, str], ...] = ()
+    """``(key, effect)`` of the node's NoSchedule and NoExecute taints (which pods may land there)."""
 
     @classmethod
     def from_node(cls, body: Mapping[str, Any]) -> NodeView:
@@ -48,7 +50,14 @@ class NodeView:
             inventory, problem = NodeInventory(), str(exc)
         allocatable = (body.get("status") or {}).get("allocatable") or {}
         labels = dict(meta.get("labels") or {})
-        return cls(meta.get("name", ""), labels, dict(allocatable), inventory, problem)
+        taints = tuple(
+            sorted(
+                (str(t.get("key", "")), str(t.get("effect", "")))
+                for t in ((body.get("spec") or {}).get("taints") or [])
+                if isinstance(t, dict) and t.get("effect") in ("NoSchedule", "NoExecute")
+            )
+        )
+        return cls(meta.get("name", ""), labels, dict(allocatable), inventory, problem, taints)
 
 
 @dataclass(frozen=True)
@@ -105,7 +114,7 @@ def pool_resources(spec: DevicePoolSpec) -> list[str]:
         return [spec.resource_name]
     whole = whole_device_resource(spec.vendor, spec.model)
     if spec.sharing.mode is SharingMode.MIG:
-        return [mig_resource_name(p) for p in spec.sharing.mig_profiles]
+        return [partition_resource(whole, p) for p in spec.sharing.mig_profiles]
     if spec.sharing.mode is SharingMode.FRACTION:
         return [shared_resource(spec.vendor, whole)]
     return [whole]

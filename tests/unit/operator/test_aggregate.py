@@ -166,3 +166,13 @@ def test_a_queue_whose_parent_is_missing_says_it_admits_nothing() -> None:
     (orphan,) = statuses["orphan"].conditions
     assert (orphan.status, orphan.reason) == ("False", "NotInTree")
     assert orphan.message == "admits nothing: its parent queue gone does not exist"
+
+
+def test_a_pool_of_amd_compute_partitions_names_the_amd_resources() -> None:
+    from motherboard.api.v1alpha1 import DevicePoolSpec
+    from motherboard.operator.aggregate import pool_resources
+
+    spec = DevicePoolSpec.model_validate(
+        {"vendor": "amd", "model": "MI300X", "sharing": {"mode": "MIG", "migProfiles": ["cpx_nps1"]}}
+    )
+    assert pool_resources(spec) == ["amd.com/cpx_nps1"]
