@@ -133,7 +133,8 @@ class ServingDemo:
         import onnxruntime as ort
         import tritonclient.http as thttp
 
-        # A synthetic text line, dark strokes on a light background, and the same line upside down.
+        # A synthetic crop (dark strokes on a light background; not real text) and the same crop rotated 180°:
+        # the point is the path and the numbers, compared with onnxruntime below.
         crop = np.full((3, 48, 192), 0.9, dtype=np.float32)
         for x in range(10, 180, 14):
             crop[:, 12:30, x : x + 8] = 0.1
@@ -156,7 +157,7 @@ class ServingDemo:
         self.console.print(
             f"  tritonclient → Service {EDGE_JOB} ({url}) → the replica on the real node, in {took:.0f} ms:"
         )
-        for label, row in zip(("text line", "upside down"), got, strict=True):
+        for label, row in zip(("crop", "crop rotated"), got, strict=True):
             angle = ("0°", "180°")[int(np.argmax(row))]
             self.console.print(
                 f"    {label:<12} → {angle} (p = {float(np.max(row)):.3f})  {json.dumps(row.round(4).tolist())}"
