@@ -15,6 +15,7 @@ from motherboard.api.v1alpha1 import AIJob, DevicePoolSpec, TaskSpec
 from motherboard.models.errors import ModelError
 from motherboard.models.targets import LABEL_ARCH, target_for_device
 from motherboard.operator.aggregate import NodeView
+from motherboard.operator.render import tolerated_taints
 
 
 def _allowed_by_placement(job: AIJob, labels: Mapping[str, str]) -> bool:
@@ -52,10 +53,13 @@ def task_targets(
     unsupported: set[str] = set()
     seen = 0
     selector = ((task.template.get("spec") or {}).get("nodeSelector")) or {}
+    tolerated, everything = tolerated_taints(job, task, pools)
     for node in nodes.values():
         labels = node.labels
         if not _allowed_by_placement(job, labels):
             continue
+        if not everything and any(key not in tolerated for key, _ in node.taints):
+            continue  # the pod would never be placed there (as kube-scheduler's TaintToleration filter)
         if any(labels.get(k) != v for k, v in selector.items()):
             continue
         arch = labels.get(LABEL_ARCH, "amd64")
