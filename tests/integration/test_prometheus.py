@@ -437,6 +437,12 @@ def test_panels_show_what_the_workload_did(stack: Stack) -> None:
     )
     waiting = "sum by (queue, reason) (motherboard_scheduler_waiting_decisions_total)"
     assert _max_over_window(stack, waiting, queue="research", reason="OverQuota") >= 1
+    # The pools: both DDP jobs' 16 H100s at once; six quarter-T4 shares leave a T4 partly held, whose unused
+    # shares no whole-T4 request can use.
+    allocated = "sum by (pool, resource) (motherboard_operator_devicepool_allocated)"
+    assert _max_over_window(stack, allocated, pool="h100-central", resource="nvidia.com/gpu") >= 16
+    fragmentation = "max by (pool) (motherboard_operator_devicepool_fragmentation_ratio)"
+    assert _max_over_window(stack, fragmentation, pool="t4-edge-shared") > 0
     # Every job succeeded; the device turned unhealthy is counted; the runtime batched.
     assert _max_over_window(stack, 'sum(motherboard_operator_jobs{phase="Failed"}) or vector(0)') == 0
     assert _max_over_window(stack, 'sum(motherboard_deviceplugin_devices{state="Unhealthy"})') == 1

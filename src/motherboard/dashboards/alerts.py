@@ -9,8 +9,8 @@ it with ``rule_files:`` in a plain Prometheus; the dev cluster's does); the char
 What each alert can and cannot see follows from the metrics: jobs carry no age, so "stuck pending" is a queue
 whose waiting-job count has not reached zero for 30 minutes; queue gauges carry no parent, so "a lender
 waits" is any queue below its nominal quota with pending pods while another queue of the same resource
-borrows; the runtime exports cumulative durations (Triton's counters) and no latency histogram, so the
-latency SLO is on the mean request latency.
+borrows. The latency SLO reads the runtime's latency histogram (``motherboard_runtime_request_duration_seconds``):
+the share of successful requests slower than the objective, a bucket bound of the runtime's histogram.
 """
 
 from __future__ import annotations
@@ -20,12 +20,16 @@ from dataclasses import dataclass
 import yaml
 
 INFERENCE_LATENCY_SLO_MS = 100
-"""Mean request latency a model version must stay under (the latency SLO's objective)."""
+"""The latency SLO's threshold: a bucket bound of the runtime's latency histogram (0.1 s)."""
+INFERENCE_LATENCY_SLO_TARGET = 0.99
+"""The latency SLO: 99 % of successful requests answer within the threshold."""
 INFERENCE_ERROR_BUDGET = 0.001
 """The error SLO: 99.9 % of requests succeed."""
 FAST_BURN = 14.4
 """Google SRE workbook: burning 2 % of a 30-day budget in one hour."""
 
+_LATENCY_BURN = FAST_BURN * (1 - INFERENCE_LATENCY_SLO_TARGET)
+"""Share of slow requests that burns the latency budget at the fast rate (14.4 %)."""
 _CONTROL = 'job=~".*(operator|scheduler).*"'
 _BY_VERSION = "model, version"
 
@@ -44,8 +48,14 @@ def _error_ratio(window: str) -> str:
     return f"{_rate('nv_inference_request_failure', window)} / ({_requests(window)} > 0)"
 
 
-def _mean_latency_ms(window: str) -> str:
-    return f"{_rate('nv_inference_request_duration_us', window)} / ({_requests(window)} > 0) / 1000"
+_LATENCY = "motherboard_runtime_request_duration_seconds"
+
+
+def _slow_ratio(window: str) -> str:
+    """Share of successful requests slower than the SLO's threshold over ``window``."""
+    bound = f"{INFERENCE_LATENCY_SLO_MS / 1000:g}"
+    fast = _rate(f'{_LATENCY}_bucket{{le="{bound}"}}', window)
+    return f"(1 - {fast} / ({_rate(f'{_LATENCY}_count', window)} > 0))"
 
 
 @dataclass(frozen=True)
@@ -212,12 +222,13 @@ INFERENCE = Group(
         ),
         Alert(
             "MotherboardInferenceLatencySLOBurn",
-            f"{_mean_latency_ms('1h')} > {INFERENCE_LATENCY_SLO_MS}"
-            f" and {_mean_latency_ms('5m')} > {INFERENCE_LATENCY_SLO_MS}",
-            "{{ $labels.model }} v{{ $labels.version }} mean latency {{ $value | humanize }} ms",
-            f"The mean request latency has been above the {INFERENCE_LATENCY_SLO_MS} ms objective over both "
-            "the last hour and the last 5 minutes; queue delay against compute time on the Inference "
-            "dashboard says whether to add instances or batch less.",
+            f"{_slow_ratio('1h')} > {_LATENCY_BURN:g} and {_slow_ratio('5m')} > {_LATENCY_BURN:g}",
+            "{{ $labels.model }} v{{ $labels.version }}: {{ $value | humanizePercentage }} of requests slower than "
+            f"{INFERENCE_LATENCY_SLO_MS} ms",
+            f"More than {_LATENCY_BURN:.1%} of requests took longer than {INFERENCE_LATENCY_SLO_MS} ms over both the "
+            f"last hour and the last 5 minutes: the {INFERENCE_LATENCY_SLO_TARGET:.0%} latency SLO's budget burns "
+            f"{FAST_BURN:g} times too fast. Queue delay against compute time on the Inference dashboard says "
+            "whether to add instances or batch less.",
             severity="critical",
         ),
     ),

@@ -23,6 +23,9 @@ def _devices(state: str) -> str:
 _USAGE = 'max by (queue, resource) (motherboard_scheduler_queue_usage{queue=~"$queue"})'
 _QUOTA = 'max by (queue, resource) (motherboard_scheduler_queue_quota{queue=~"$queue"})'
 _E2E = "motherboard_scheduler_e2e_scheduling_duration_seconds_bucket"
+# Exported by the operator's leader only (it computes pool status): max by (...) would do as well as sum.
+_POOL_ALLOCATED = "motherboard_operator_devicepool_allocated"
+_POOL_CAPACITY = "motherboard_operator_devicepool_capacity"
 
 
 def _quantiles(bucket: str, by: str = "", legend: str = "") -> tuple[Target, ...]:
@@ -122,8 +125,65 @@ DEVICES = Dashboard(
                 ),
             ),
         ),
+        Row(
+            "Device pools",
+            (
+                Panel(
+                    "Allocated and capacity per pool",
+                    (
+                        Target(
+                            f"sum by (pool, resource) ({_POOL_ALLOCATED})", "{{pool}} {{resource}} allocated"
+                        ),
+                        Target(
+                            f"sum by (pool, resource) ({_POOL_CAPACITY})", "{{pool}} {{resource}} capacity"
+                        ),
+                    ),
+                    description="Units of each pool's resources (whole devices, MIG profile slices, shares) held by bound pods, against allocatable.",
+                ),
+                Panel(
+                    "Allocated / capacity",
+                    (
+                        Target(
+                            f"sum by (pool, resource) ({_POOL_ALLOCATED}) / (sum by (pool, resource) ({_POOL_CAPACITY}) > 0)",
+                            "{{pool}} {{resource}}",
+                            instant=True,
+                        ),
+                    ),
+                    kind="bargauge",
+                    unit="percentunit",
+                ),
+                Panel(
+                    "Free devices per pool",
+                    (
+                        Target(
+                            "max by (pool) (motherboard_operator_devicepool_free_devices)", "{{pool}} free"
+                        ),
+                        Target(
+                            "max by (pool) (motherboard_operator_devicepool_idle_devices)", "{{pool}} idle"
+                        ),
+                        Target(
+                            "max by (pool) (motherboard_operator_devicepool_largest_idle_block_devices)",
+                            "{{pool}} largest idle block on one node",
+                        ),
+                    ),
+                    description="Free: unused compute on healthy devices, in devices. Idle: devices nothing holds. "
+                    "Largest idle block: the biggest whole-device pod the pool can still take.",
+                ),
+                Panel(
+                    "Fragmentation per pool",
+                    (
+                        Target(
+                            "max by (pool) (motherboard_operator_devicepool_fragmentation_ratio)", "{{pool}}"
+                        ),
+                    ),
+                    unit="percentunit",
+                    description="Share of the free compute on devices that shares or MIG slices hold in part: no whole-device request can use it.",
+                ),
+            ),
+        ),
     ),
 )
+
 
 TENANTS = Dashboard(
     uid="motherboard-tenants",

@@ -73,6 +73,8 @@ class PodUsage:
     """cpu (cores) and memory (bytes) requests."""
     milli: Mapping[str, int] = field(default_factory=dict)
     """Device compute charged per quota family, from the scheduler's device assignment."""
+    device_milli: Mapping[str, int] = field(default_factory=dict)
+    """Compute held per physical device id (a MIG slice or a share counts on its device)."""
 
     @classmethod
     def from_pod(cls, body: Mapping[str, Any]) -> PodUsage | None:
@@ -90,12 +92,15 @@ class PodUsage:
                 if name in CORE:
                     core[name] += parse_quantity(value)
         milli: dict[str, int] = defaultdict(int)
+        device_milli: dict[str, int] = defaultdict(int)
         try:
             assignment = DeviceAssignment.from_pod_annotations(meta.get("annotations"))
         except AssignmentError:
             assignment = None
         for entry in assignment.containers if assignment else ():
             milli[quota_family(entry.resource)] += sum(d.milli for d in entry.devices)
+            for device in entry.devices:
+                device_milli[device.parent or device.id] += device.milli
         labels = meta.get("labels") or {}
         return cls(
             meta.get("name", ""),
@@ -104,6 +109,7 @@ class PodUsage:
             dict(limits),
             dict(core),
             dict(milli),
+            dict(device_milli),
         )
 
 
@@ -164,6 +170,58 @@ def pool_status(
         free=", ".join(f"{_fmt(max(Decimal(0), capacity[r] - allocated[r]))} {r}" for r in resources) or None,
         conditions=[ready],
     )
+
+
+@dataclass(frozen=True)
+class PoolOccupancy:
+    """How a pool's healthy devices are used, device by device: what the capacity gauges cannot show.
+
+    A pool can have free compute that no whole-device request can use: the unused part of devices that MIG
+    slices or shares already hold in part. ``fragmentation`` is that part of the free compute (0 when every
+    free unit sits on an idle device, 1 when every device is partly held); ``largest_idle`` is the most idle
+    devices on one node, the biggest gang member the pool could still take.
+    """
+
+    healthy: int = 0
+    idle: int = 0
+    """Healthy devices nothing holds any part of."""
+    free_milli: int = 0
+    """Unused compute on healthy devices, in thousandths of a device."""
+    stranded_milli: int = 0
+    """The part of ``free_milli`` on devices partly held."""
+    largest_idle: int = 0
+
+    @property
+    def fragmentation(self) -> float:
+        return self.stranded_milli / self.free_milli if self.free_milli else 0.0
+
+
+def pool_occupancy(
+    spec: DevicePoolSpec, nodes: Iterable[NodeView], pods: Iterable[PodUsage]
+) -> PoolOccupancy:
+    """Per device: held compute from the scheduler's device assignments on the pool's nodes' bound pods."""
+    chosen = {n.name: n for n in nodes if selects(spec, n)}
+    held: dict[tuple[str, str], int] = defaultdict(int)
+    for pod in pods:
+        if pod.node in chosen:
+            for device_id, amount in pod.device_milli.items():
+                held[(pod.node, device_id)] += amount
+    healthy = idle = free = stranded = largest = 0
+    for name, node in chosen.items():
+        idle_here = 0
+        for device in node.inventory.devices:
+            if not device.healthy or not _is_pool_device(spec, device.vendor, device.model):
+                continue
+            used = min(1000, held.get((name, device.id), 0))
+            healthy += 1
+            free += 1000 - used
+            if used:
+                stranded += 1000 - used
+            else:
+                idle_here += 1
+        idle += idle_here
+        largest = max(largest, idle_here)
+    return PoolOccupancy(healthy, idle, free, stranded, largest)
 
 
 # --- queues ------------------------------------------------------------------------------------------------

@@ -28,3 +28,32 @@ WEBHOOK_REJECTIONS = Counter(
 LEADER = Gauge(
     "motherboard_operator_leader", "1 while this replica holds the operator lease (or runs without one)."
 )
+# DevicePools, recomputed with their status (the operator already aggregates nodes and bound pods for it).
+POOL_CAPACITY = Gauge(
+    "motherboard_operator_devicepool_capacity",
+    "Allocatable units per DevicePool and resource.",
+    ["pool", "resource"],
+)
+POOL_ALLOCATED = Gauge(
+    "motherboard_operator_devicepool_allocated",
+    "Units held by bound, unfinished pods per DevicePool and resource.",
+    ["pool", "resource"],
+)
+POOL_FREE_DEVICES = Gauge(
+    "motherboard_operator_devicepool_free_devices",
+    "Unused compute on a DevicePool's healthy devices, in devices (idle ones and the unused part of shared ones).",
+    ["pool"],
+)
+POOL_IDLE_DEVICES = Gauge(
+    "motherboard_operator_devicepool_idle_devices", "Healthy devices of a DevicePool nothing holds.", ["pool"]
+)
+POOL_LARGEST_IDLE = Gauge(
+    "motherboard_operator_devicepool_largest_idle_block_devices",
+    "The most idle devices of a DevicePool on one node: the biggest whole-device pod it can still take.",
+    ["pool"],
+)
+POOL_FRAGMENTATION = Gauge(
+    "motherboard_operator_devicepool_fragmentation_ratio",
+    "Share of a DevicePool's free compute on partly held devices, which no whole-device request can use.",
+    ["pool"],
+)

@@ -12,10 +12,12 @@ import logging
 from collections import Counter
 from typing import Any
 
+from motherboard.api.base import parse_quantity
 from motherboard.api.constants import GROUP, VERSION
+from motherboard.api.v1alpha1 import DevicePoolSpec
 from motherboard.kube.client import MERGE_PATCH, ApiError, Kube, path_for
 from motherboard.operator import metrics
-from motherboard.operator.aggregate import pool_status, queue_statuses
+from motherboard.operator.aggregate import NodeView, PodUsage, pool_occupancy, pool_status, queue_statuses
 from motherboard.operator.store import Store
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ class StatusWriter:
         ]
         _count_jobs(phases)
         pool_statuses = {name: pool_status(spec, nodes, pods).to_wire() for name, spec in pools}
+        _pool_gauges(pools, nodes, pods, pool_statuses)
         for name, status in pool_statuses.items():
             await self._patch("devicepools", name, status)
         for name, queue_status in queue_statuses(queues, phases, pods).items():
@@ -81,3 +84,33 @@ def _count_jobs(phases: list[tuple[str | None, str]]) -> None:
     metrics.JOBS.clear()
     for (phase, queue), count in counts.items():
         metrics.JOBS.labels(phase=phase, queue=queue).set(count)
+
+
+def _pool_gauges(
+    pools: list[tuple[str, DevicePoolSpec]],
+    nodes: list[NodeView],
+    pods: list[PodUsage],
+    statuses: dict[str, dict[str, Any]],
+) -> None:
+    """Allocated and free units, and fragmentation, per pool: cleared first, so a deleted pool's series go."""
+    gauges = (
+        metrics.POOL_CAPACITY,
+        metrics.POOL_ALLOCATED,
+        metrics.POOL_FREE_DEVICES,
+        metrics.POOL_IDLE_DEVICES,
+        metrics.POOL_LARGEST_IDLE,
+        metrics.POOL_FRAGMENTATION,
+    )
+    for gauge in gauges:
+        gauge.clear()
+    for name, spec in pools:
+        status = statuses[name]
+        for resource, value in (status.get("capacity") or {}).items():
+            metrics.POOL_CAPACITY.labels(name, resource).set(float(parse_quantity(value)))
+        for resource, value in (status.get("allocated") or {}).items():
+            metrics.POOL_ALLOCATED.labels(name, resource).set(float(parse_quantity(value)))
+        occupancy = pool_occupancy(spec, nodes, pods)
+        metrics.POOL_FREE_DEVICES.labels(name).set(occupancy.free_milli / 1000)
+        metrics.POOL_IDLE_DEVICES.labels(name).set(occupancy.idle)
+        metrics.POOL_LARGEST_IDLE.labels(name).set(occupancy.largest_idle)
+        metrics.POOL_FRAGMENTATION.labels(name).set(occupancy.fragmentation)

@@ -15,11 +15,12 @@ import yaml
 from prometheus_client import REGISTRY, generate_latest
 
 from motherboard.dashboards import alerts, exposed_metric_names, metric_names, render_rules
-from motherboard.dashboards.alerts import RULES_FILE
+from motherboard.dashboards.alerts import INFERENCE_LATENCY_SLO_MS, RULES_FILE
 from motherboard.dashboards.render import stale_rules
 from motherboard.runtime.metrics import DeviceInfo
 from motherboard.runtime.metrics import render as render_runtime_metrics
 from motherboard.runtime.repository import Repository
+from motherboard.runtime.stats import LATENCY_BUCKETS_S
 from tests.unit.chart.helm import CHART, REPO, by_kind, render
 
 RULES = CHART / "files" / RULES_FILE
@@ -104,3 +105,10 @@ def test_chart_renders_the_rule_file_as_a_prometheus_rule() -> None:
 @pytest.mark.parametrize("severity", ["critical", "warning"])
 def test_both_severities_are_used(severity: str) -> None:
     assert any(a.severity == severity for a in alerts())
+
+
+def test_the_latency_slo_threshold_is_a_bound_of_the_runtime_histogram() -> None:
+    # The alert reads the bucket whose le equals the threshold: a threshold between bounds would match no series.
+    assert INFERENCE_LATENCY_SLO_MS / 1000 in LATENCY_BUCKETS_S
+    rule = next(a for a in alerts() if a.name == "MotherboardInferenceLatencySLOBurn")
+    assert f'le="{INFERENCE_LATENCY_SLO_MS / 1000:g}"' in rule.expr

@@ -7,7 +7,7 @@ from typing import Any
 from motherboard.api.assignment import AssignedDevice, ContainerAssignment, DeviceAssignment
 from motherboard.api.v1alpha1 import DevicePoolSpec, Queue
 from motherboard.devices.model import Device, Health, NodeInventory, Vendor
-from motherboard.operator.aggregate import NodeView, PodUsage, pool_status, queue_statuses
+from motherboard.operator.aggregate import NodeView, PodUsage, pool_occupancy, pool_status, queue_statuses
 
 
 def node(name: str, site: str, *devices: Device, gpus: str = "0") -> NodeView:
@@ -88,6 +88,60 @@ def test_a_pool_with_no_devices_is_not_ready() -> None:
     spec = DevicePoolSpec.model_validate({"vendor": "huawei", "model": "Ascend910B"})
     status = pool_status(spec, [node("h1", "central", gpu(0))], [])
     assert status.nodes == 0 and status.conditions[0].reason == "NoHealthyDevices"
+
+
+def held(
+    name: str, node_name: str, *devices: AssignedDevice, resource: str = "nvidia.com/gpu"
+) -> dict[str, Any]:
+    """A bound pod holding exactly ``devices`` (ids as the scheduler writes them into the assignment)."""
+    body = pod(name, node_name, "q", resource=resource)
+    assignment = DeviceAssignment(
+        node=node_name, containers=(ContainerAssignment(name="main", resource=resource, devices=devices),)
+    )
+    body["metadata"]["annotations"] = assignment.annotations()
+    return body
+
+
+def test_pool_occupancy_tells_free_compute_on_idle_devices_from_compute_stranded_on_partly_held_ones() -> (
+    None
+):
+    nodes = [
+        node("h1", "central", gpu(0, "A100-80GB"), gpu(1, "A100-80GB"), gpu(2, "A100-80GB"), gpus="3"),
+        node("h2", "central", gpu(0, "A100-80GB"), gpu(1, "A100-80GB", healthy=False), gpus="2"),
+    ]
+    spec = DevicePoolSpec.model_validate({"site": "central", "vendor": "nvidia", "model": "A100-80GB"})
+    pods = usage(
+        # a quarter share and a MIG slice on h1's GPU 0 (the slice counts on its parent), h1's GPU 1 whole
+        held(
+            "share", "h1", AssignedDevice(id="GPU-A100-80GB-0", milli=250), resource="nvidia.com/gpu.shared"
+        ),
+        held(
+            "slice",
+            "h1",
+            AssignedDevice(id="MIG-1", parent="GPU-A100-80GB-0", milli=250),
+            resource="nvidia.com/mig-2g.20gb",
+        ),
+        held("whole", "h1", AssignedDevice(id="GPU-A100-80GB-1")),
+        held("elsewhere", "e1", AssignedDevice(id="GPU-A100-80GB-2")),  # not a pool node: ignored
+    )
+    occupancy = pool_occupancy(spec, nodes, pods)
+    # healthy: h1's three and h2's GPU 0; idle: h1's GPU 2 and h2's GPU 0 (the unhealthy one does not count)
+    assert (occupancy.healthy, occupancy.idle, occupancy.largest_idle) == (4, 2, 1)
+    assert (occupancy.free_milli, occupancy.stranded_milli) == (2500, 500)
+    assert occupancy.fragmentation == 0.2
+
+
+def test_an_idle_or_full_pool_is_not_fragmented() -> None:
+    nodes = [node("h1", "central", gpu(0), gpu(1), gpus="2")]
+    spec = DevicePoolSpec.model_validate({"vendor": "nvidia", "model": "H100-80GB"})
+    idle = pool_occupancy(spec, nodes, [])
+    assert (idle.free_milli, idle.largest_idle, idle.fragmentation) == (2000, 2, 0.0)
+    full = pool_occupancy(
+        spec,
+        nodes,
+        usage(held("p", "h1", AssignedDevice(id="GPU-H100-80GB-0"), AssignedDevice(id="GPU-H100-80GB-1"))),
+    )
+    assert (full.free_milli, full.idle, full.fragmentation) == (0, 0, 0.0)
 
 
 def queue(name: str, parent: str | None, nominal: str, lending: str | None = None) -> Queue:
