@@ -137,9 +137,27 @@ class Reconciler:
         alive = {(p.name, p.attempt) for p in pods if not p.deleting}
         created = _outstanding(self._expect_created, key, lambda name, _: name in live)
         deleted = _outstanding(self._expect_deleted, key, lambda name, attempt: (name, attempt) not in alive)
+        held = [p["metadata"]["name"] for p in result.create if p["metadata"]["name"] in created]
+        held += [name for name in result.delete if name in deleted]
         result.create = [p for p in result.create if p["metadata"]["name"] not in created]
         result.delete = [name for name in result.delete if name not in deleted]
+        if held:
+            # A change held back for an expectation must be planned again when it expires, even if no event
+            # comes: a pod created and deleted between two reconciles never shows, and the job waited forever
+            # for a pod nobody would create.
+            wait = self._expiry(key, held) - time.monotonic() + 0.1
+            result.requeue_after = max(0.1, min(wait, result.requeue_after or wait))
         await self._apply(key, job, uid, body, result, {p.name: p.attempt for p in pods})
+
+    def _expiry(self, key: JobKey, names: Iterable[str]) -> float:
+        """The earliest deadline among ``names``' expectations (monotonic seconds)."""
+        deadlines = [
+            expected[key][name][0]
+            for expected in (self._expect_created, self._expect_deleted)
+            for name in names
+            if name in expected.get(key, {})
+        ]
+        return min(deadlines, default=time.monotonic())
 
     def _serving_plans(self, job: AIJob) -> dict[str, TaskServing] | None:
         tasks = [t for t in job.spec.tasks if t.model is not None]

@@ -6,6 +6,7 @@ import asyncio
 import copy
 from typing import Any
 
+from motherboard.operator import reconciler as reconciler_module
 from motherboard.operator.observed import ObservedPod
 from motherboard.operator.reconciler import Reconciler
 from motherboard.operator.store import Store
@@ -108,3 +109,26 @@ def test_a_job_whose_name_its_pods_would_be_refused_for_fails_once_with_the_reas
     assert [(e["reason"], e["message"][:40]) for e in posted] == [
         ("InvalidSpec", "metadata.name: 70 characters, at most 63")
     ]
+
+
+def test_a_pod_created_and_gone_before_the_watch_showed_it_is_created_again_when_the_expectation_expires(
+    monkeypatch: Any,
+) -> None:
+    # The watch never shows the pod alive (created, then deleted before a reconcile looked): the expectation
+    # held its creation back, and with no more events the job waited forever for a pod nobody would create.
+    monkeypatch.setattr(reconciler_module, "EXPECTATION_SECONDS", 0.3)
+    store = Store()
+    kube = RecordingKube(store)
+    store.jobs[("ns", "job")] = job()
+    reconciler = Reconciler(kube, store.pods_of, store.job, dict)  # type: ignore[arg-type]
+
+    async def run() -> None:
+        reconciler.trigger(("ns", "job"))
+        await asyncio.sleep(0.05)
+        reconciler.trigger(("ns", "job"))  # an event before the pods show: nothing is sent again
+        await asyncio.sleep(1.6)  # no event at all: the expectation expires and the job is planned again
+
+    asyncio.run(run())
+    creates = [name for kind, name in kube.calls if kind == "create"]
+    assert creates[:2] == ["job-worker-0", "job-worker-1"]
+    assert creates[2:4] == ["job-worker-0", "job-worker-1"], creates
