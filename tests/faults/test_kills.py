@@ -77,6 +77,24 @@ def settled(cluster: Cluster, namespace: str) -> bool:
     )
 
 
+def describe(cluster: Cluster, namespace: str) -> str:
+    """The jobs' phases and every pod's incarnation and state: what a timed-out wait leaves to read."""
+    jobs, pods = listed(cluster, namespace)
+    lines = [
+        f"job {j['metadata']['name']}: {(j.get('status') or {}).get('phase')} "
+        f"{(j.get('status') or {}).get('message', '')!r}"
+        for j in jobs
+    ]
+    for p in sorted(pods, key=lambda p: p["metadata"]["name"]):
+        meta = p["metadata"]
+        lines.append(
+            f"pod {meta['name']} uid={meta['uid'][:8]} attempt={(meta.get('labels') or {}).get('motherboard.io/attempt')} "
+            f"node={p['spec'].get('nodeName')} phase={(p.get('status') or {}).get('phase')} "
+            f"deleting={bool(meta.get('deletionTimestamp'))}"
+        )
+    return "\n".join(lines)
+
+
 def scheduler(
     tmp_path: Path, cluster: Cluster, name: str, kill_after: int = 0, lease_namespace: str = ""
 ) -> SchedulerProcess:
@@ -91,7 +109,7 @@ def scheduler(
 
 @pytest.mark.parametrize("kill_after", [6], ids=["inside-the-second-gang"])
 def test_a_scheduler_killed_inside_a_gang_binding_leaves_no_half_gang(
-    cluster: Cluster, queue: str, tmp_path: Path, kill_after: int
+    cluster: Cluster, operator: Operator, queue: str, tmp_path: Path, kill_after: int
 ) -> None:
     first = scheduler(tmp_path, cluster, "killed", kill_after)
     wait_for("the scheduler ready", lambda: first.probe().startswith("ok"), timeout=60)
@@ -108,7 +126,12 @@ def test_a_scheduler_killed_inside_a_gang_binding_leaves_no_half_gang(
     time.sleep(5)  # the half gang's bound members run alone and finish (3 s) before the restart
     second = scheduler(tmp_path, cluster, "restarted")
     try:
-        wait_for("every job finished", lambda: settled(cluster, queue), timeout=SETTLE_SECONDS)
+        try:
+            wait_for("every job finished", lambda: settled(cluster, queue), timeout=SETTLE_SECONDS)
+        except AssertionError as exc:
+            raise AssertionError(
+                f"{exc}\n{describe(cluster, queue)}\noperator:\n{operator.tail(60)}"
+            ) from None
         jobs, pods = listed(cluster, queue)
         assert violations(jobs, pods) == []
         assert {j["status"]["phase"] for j in jobs} == {"Succeeded"}

@@ -33,7 +33,7 @@ SIZE = 4
 @pytest.fixture
 def operator(cluster: Cluster, tmp_path: Path) -> Iterator[Operator]:
     install_crds(cluster)
-    proc = Operator(cluster, tmp_path / "operator.log")
+    proc = Operator(cluster, tmp_path / "operator.log", lease_seconds=4)  # the standby takes over quickly
     try:
         yield proc
     finally:

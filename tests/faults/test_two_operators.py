@@ -52,7 +52,11 @@ def two_operators(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[
     tmpdir.mkdir()
     operators = [
         Operator(
-            cluster, tmp_path / f"operator-{i}.log", f"--namespace={namespace}", f"--lease-namespace={leases}"
+            cluster,
+            tmp_path / f"operator-{i}.log",
+            f"--namespace={namespace}",
+            f"--lease-namespace={leases}",
+            lease_seconds=4,
         )
         for i, leases in enumerate(("kube-system", namespace))
     ]
