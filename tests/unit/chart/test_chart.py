@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from motherboard.api.constants import LABEL_MODEL
 from motherboard.deviceplugin.config import PluginConfig
 from motherboard.devices.simulated import SimulatedConfig
+from motherboard.operator.render import RUNTIME_METRICS_PORT, runtime_ports
 from tests.unit.chart.helm import CHART, CI_VALUES, NAMESPACE, REPO, by_kind, helm, render
 
 VALUE_FILES = [None, *CI_VALUES]
@@ -188,6 +190,20 @@ def test_service_monitors_scrape_every_component_and_label_devices_by_site_and_m
     targets = {r["targetLabel"] for r in plugin["spec"]["endpoints"][0]["relabelings"]}
     assert {"site", "model", "vendor", "node"} <= targets
     assert plugin["spec"]["attachMetadata"] == {"node": True}
+
+
+def test_a_pod_monitor_scrapes_the_model_replicas_the_operator_renders() -> None:
+    monitors = by_kind(
+        render(CHART / "ci" / "monitoring-values.yaml", CHART / "ci" / "kwok-values.yaml"), "PodMonitor"
+    )
+    (monitor,) = monitors.values()
+    spec = monitor["spec"]
+    assert spec["namespaceSelector"] == {"any": True}  # replicas run in the users' namespaces
+    assert spec["selector"]["matchExpressions"] == [{"key": LABEL_MODEL, "operator": "Exists"}]
+    # The port the PodMonitor names is the one the operator gives the runtime container.
+    (endpoint,) = spec["podMetricsEndpoints"]
+    assert endpoint["port"] == "metrics"
+    assert {"name": "metrics", "containerPort": RUNTIME_METRICS_PORT} in runtime_ports()
 
 
 def test_two_schedulers_without_leader_election_are_refused() -> None:
