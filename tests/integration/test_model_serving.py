@@ -16,6 +16,7 @@ import json
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -77,6 +78,8 @@ class Stack:
     kubectl_bin: Path
     operator_log: Path
     sources: Path
+    artifacts_url: str
+    """The operator's artifact endpoint, from this host."""
 
     @property
     def core(self) -> client.CoreV1Api:
@@ -139,7 +142,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             scheduler = SchedulerProcess(dev.kubeconfig, root / "scheduler.log", "--no-leader-elect").start()
             api = api_client(dev.kubeconfig)
             try:
-                yield Stack(dev, api, bins.kubectl, root / "operator.log", root / "sources")
+                yield Stack(
+                    dev,
+                    api,
+                    bins.kubectl,
+                    root / "operator.log",
+                    root / "sources",
+                    f"http://127.0.0.1:{port}",
+                )
             finally:
                 scheduler.stop()
                 api.close()
@@ -277,6 +287,14 @@ def test_a_model_is_compiled_per_target_and_served_through_the_service(stack: St
     assert fetched["target"] == "cpu-x86_64" and fetched["digest"] == artifacts["cpu-x86_64"]["digest"]
     x = np.random.default_rng(3).random(SHAPE, dtype=np.float32)
     np.testing.assert_allclose(ask(service_url(stack, ns, "ocr-svc"), x), reference(x), rtol=1e-4, atol=1e-5)
+    # Prometheus finds the replicas through the operator's HTTP discovery (what the dev cluster's Prometheus
+    # uses); each listed target is the replica's runtime metrics, reachable from the host.
+    with urllib.request.urlopen(f"{stack.artifacts_url}/v1/sd/model-replicas", timeout=10) as response:
+        listed = [t for t in json.loads(response.read()) if t["labels"]["namespace"] == ns]
+    assert sorted(t["labels"]["pod"] for t in listed) == sorted(p.metadata.name for p in pods)
+    assert {t["labels"]["node"] for t in listed} == {NODE}
+    with urllib.request.urlopen(f"http://{listed[0]['targets'][0]}/metrics", timeout=10) as response:
+        assert 'nv_inference_request_success{model="ocr",version="1"}' in response.read().decode()
 
 
 def test_a_new_version_rolls_out_with_no_failed_request_and_cached_artifacts_are_not_rebuilt(

@@ -128,6 +128,18 @@ class Demo:
                 self.dev.dir, f"motherboard-{part.name}", part.name, part.ports["metrics"]
             )
             console.print(f"  {part.name}: pid {part.proc.pid if part.proc else '?'}, log {part.log}")
+        artifacts_port = self.parts[0].ports.get("artifacts")
+        if artifacts_port is not None:
+            # The model replicas are pods: Prometheus finds them through the operator's discovery endpoint.
+            try:
+                prometheus.register_http_sd(
+                    self.dev.dir,
+                    prometheus.MODEL_REPLICAS_JOB,
+                    f"http://127.0.0.1:{artifacts_port}/v1/sd/model-replicas",
+                    self.dev.prometheus_url(),
+                )
+            except OSError as exc:
+                console.print(f"  [yellow]Prometheus did not reload ({exc}): model replicas are not scraped")
         wait("the operator's webhook", self._webhook_serving, 90)
         self._check_alive()
         # 4. The examples: tenants, pools and jobs.

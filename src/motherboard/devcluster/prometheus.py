@@ -35,6 +35,8 @@ SCRAPE_INTERVAL = "2s"
 """Short, so a test sees a counter move within seconds; rates take ``[30s]`` or more (15+ samples)."""
 JOBS = ("motherboard-operator", "motherboard-scheduler", "motherboard-device-plugin", "motherboard-runtime")
 """Jobs filled by :func:`register_target`; the job name is what the dashboards' ``job=~`` selectors match."""
+MODEL_REPLICAS_JOB = "motherboard-model-replicas"
+"""The model replicas (pods), found through the operator's HTTP service discovery (:func:`register_http_sd`)."""
 RETENTION = "1d"
 
 
@@ -90,6 +92,24 @@ class PrometheusDir:
     def targets(self, job: str) -> Path:
         return self.root / "targets" / job
 
+    @property
+    def http_sd(self) -> Path:
+        """``job → URL`` of the HTTP service discovery sources registered (:func:`register_http_sd`)."""
+        return self.root / "http-sd.json"
+
+    def http_sd_jobs(self) -> dict[str, str]:
+        try:
+            loaded = json.loads(self.http_sd.read_text())
+        except (OSError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+
+    def http_sd_scrape(self) -> list[dict[str, Any]]:
+        return [
+            {"job_name": job, "http_sd_configs": [{"url": url, "refresh_interval": "5s"}]}
+            for job, url in sorted(self.http_sd_jobs().items())
+        ]
+
     def render_config(self, apiserver: ApiserverAuth, rules: Path | None) -> dict[str, Any]:
         """The whole ``prometheus.yml``."""
         scrape: list[dict[str, Any]] = [
@@ -112,6 +132,7 @@ class PrometheusDir:
             }
             for job in JOBS
         ]
+        scrape += self.http_sd_scrape()
         config: dict[str, Any] = {
             "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
             "scrape_configs": scrape,
@@ -158,6 +179,31 @@ def register_target(
     tmp.write_text(json.dumps(entry))
     tmp.replace(path)
     return path
+
+
+def register_http_sd(cluster_dir: Path, job: str, url: str, prometheus_url: str | None = None) -> None:
+    """Have the cluster's Prometheus discover ``job``'s targets from ``url`` (Prometheus HTTP service
+    discovery), e.g. the operator's list of model replicas: pods, which Debian's Prometheus (built without
+    Kubernetes discovery) cannot find otherwise. Kept across restarts of Prometheus; ``prometheus_url``:
+    the running server, told to reload its configuration now."""
+    folder = PrometheusDir(cluster_dir)
+    folder.root.mkdir(parents=True, exist_ok=True)
+    jobs = {**folder.http_sd_jobs(), job: url}
+    tmp = folder.http_sd.with_suffix(".tmp")
+    tmp.write_text(json.dumps(jobs))
+    tmp.replace(folder.http_sd)
+    if not folder.config.is_file():
+        return  # Prometheus has not been set up: its configuration will include the job
+    config = yaml.safe_load(folder.config.read_text())
+    kept = [c for c in config.get("scrape_configs") or [] if c.get("job_name") not in jobs]
+    config["scrape_configs"] = kept + folder.http_sd_scrape()
+    tmp = folder.config.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(config, sort_keys=False))
+    tmp.replace(folder.config)
+    if prometheus_url:
+        request = urllib.request.Request(f"{prometheus_url}/-/reload", method="POST")
+        with urllib.request.urlopen(request, timeout=10):
+            pass
 
 
 def unregister_target(cluster_dir: Path, job: str, name: str) -> None:

@@ -68,6 +68,9 @@ class ArtifactService:
         self.listeners: list[Callable[[str, str], None]] = []
         """``listener(model_digest, target)``: an artifact arrived, or a compile reported a failure."""
         self._runner: web.AppRunner | None = None
+        self.scrape_targets: Callable[[], list[dict[str, object]]] = list
+        """The model replicas to scrape, as Prometheus HTTP service discovery lists them (set by the model
+        controller)."""
         self.reindex()
 
     def _load_secret(self) -> bytes:
@@ -151,6 +154,7 @@ class ArtifactService:
         app.router.add_get("/v1/artifacts/{key}", self._get_artifact)
         app.router.add_put("/v1/artifacts/{key}", self._put_artifact)
         app.router.add_put("/v1/failures/{digest}/{target}", self._put_failure)
+        app.router.add_get("/v1/sd/model-replicas", self._get_scrape_targets)
         return app
 
     async def start(self, host: str, port: int) -> int:
@@ -169,6 +173,11 @@ class ArtifactService:
 
     async def _healthz(self, _: web.Request) -> web.Response:
         return web.Response(text="ok")
+
+    async def _get_scrape_targets(self, _: web.Request) -> web.Response:
+        # Prometheus's HTTP service discovery (http_sd_configs): for a Prometheus without the
+        # prometheus-operator's PodMonitor, or without Kubernetes discovery at all (Debian's build).
+        return web.json_response(self.scrape_targets())
 
     async def _get_source(self, request: web.Request) -> web.StreamResponse:
         sha = request.match_info["sha"]

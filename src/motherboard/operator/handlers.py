@@ -164,6 +164,7 @@ async def _start_serving(
         measure=config.measure,
     )
     controller = ModelController(kube, store, artifacts, options, reconciler.trigger)
+    artifacts.scrape_targets = controller.scrape_targets
     store.model_listeners.append(controller.trigger)
     store.job_listeners.append(lambda key, uid, deleted: controller.job_changed(key))
     reconciler.serving = controller.serving_for

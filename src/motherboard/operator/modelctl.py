@@ -54,6 +54,7 @@ from motherboard.models.targets import get_target
 from motherboard.models.tensors import TensorSpec
 from motherboard.operator.artifacts import ArtifactService, Entry
 from motherboard.operator.names import fit
+from motherboard.operator.render import RUNTIME_METRICS_PORT
 from motherboard.operator.serving import Candidate, ModelView, TaskServing, VersionView, resolve
 from motherboard.operator.store import Store
 from motherboard.operator.targeting import task_targets
@@ -666,6 +667,21 @@ class ModelController:
                     self.desired[slot] = want
                     self._jobs_changed(key)
 
+    def scrape_targets(self) -> list[dict[str, object]]:
+        """Every serving replica with an IP, as Prometheus HTTP service discovery lists targets: its runtime's
+        metrics port, and the labels a PodMonitor would give it (namespace, pod, node, aijob)."""
+        targets: list[dict[str, object]] = []
+        for key, body in sorted(self._store.jobs.items()):
+            tasks = (body.get("spec") or {}).get("tasks") or []
+            serving = {t.get("name") for t in tasks if isinstance(t, dict) and t.get("model")}
+            if not serving:
+                continue
+            for pod in self._store.pods_of(key):
+                if pod.task in serving and pod.ip and not pod.deleting and not pod.finished:
+                    labels = {"namespace": key[0], "pod": pod.name, "aijob": key[1], "node": pod.node or ""}
+                    targets.append({"targets": [f"{pod.ip}:{RUNTIME_METRICS_PORT}"], "labels": labels})
+        return targets
+
 
 def decide(current: int, in_flight: float, low: int, high: int, target: float) -> int:
     """Replicas for ``in_flight`` requests at ``target`` per replica, within bounds; one step down at a time
@@ -678,7 +694,7 @@ def decide(current: int, in_flight: float, low: int, high: int, target: float) -
 
 async def _in_flight(http: aiohttp.ClientSession, ip: str) -> float | None:
     try:
-        async with http.get(f"http://{ip}:8002/metrics") as response:
+        async with http.get(f"http://{ip}:{RUNTIME_METRICS_PORT}/metrics") as response:
             text = await response.text()
     except (aiohttp.ClientError, TimeoutError, OSError):
         return None

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from motherboard.devcluster import prometheus as prom
 
@@ -65,3 +66,27 @@ def test_the_server_listens_on_loopback_with_its_own_storage(tmp_path: Path) -> 
     assert f"--config.file={folder.config}" in argv
     assert f"--storage.tsdb.path={folder.data}" in argv
     assert "--web.listen-address=127.0.0.1:9090" in argv
+
+
+def test_an_http_discovery_source_joins_the_running_configuration_and_outlives_a_rewrite(
+    tmp_path: Path,
+) -> None:
+    folder = prom.PrometheusDir(tmp_path)
+    config = folder.write(auth(tmp_path), None)
+    url = "http://127.0.0.1:9500/v1/sd/model-replicas"
+    prom.register_http_sd(tmp_path, prom.MODEL_REPLICAS_JOB, url)  # no server running: nothing to reload
+    promtool = shutil.which("promtool")
+    assert promtool is not None
+    check = subprocess.run(
+        [promtool, "check", "config", str(config)], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    for rendered in (yaml.safe_load(config.read_text()), folder.render_config(auth(tmp_path), None)):
+        jobs = {job["job_name"]: job for job in rendered["scrape_configs"]}
+        assert set(jobs) == {"kube-apiserver", *prom.JOBS, prom.MODEL_REPLICAS_JOB}
+        assert jobs[prom.MODEL_REPLICAS_JOB]["http_sd_configs"][0]["url"] == url
+    # Registered again (the operator restarted on another port): moved, not doubled.
+    prom.register_http_sd(tmp_path, prom.MODEL_REPLICAS_JOB, url.replace("9500", "9600"))
+    jobs = [job["job_name"] for job in yaml.safe_load(config.read_text())["scrape_configs"]]
+    assert jobs.count(prom.MODEL_REPLICAS_JOB) == 1
+    assert "9600" in config.read_text() and "9500" not in config.read_text()

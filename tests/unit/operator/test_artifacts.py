@@ -23,7 +23,10 @@ from motherboard.models.importer import import_onnx
 from motherboard.models.runner import load_runner
 from motherboard.models.samples import write_sample
 from motherboard.operator.artifacts import ArtifactService
+from motherboard.operator.modelctl import ModelController, ServingOptions
+from motherboard.operator.observed import ObservedPod
 from motherboard.operator.serving import Candidate
+from motherboard.operator.store import Store
 
 
 class Endpoint:
@@ -160,3 +163,31 @@ def test_a_compile_failure_is_reported_with_its_reason(endpoint: Endpoint, tmp_p
             )
         )
     assert refused.value.code == 403
+
+
+def test_the_endpoint_lists_serving_replicas_for_prometheus_http_service_discovery(
+    endpoint: Endpoint,
+) -> None:
+    store = Store()
+    store.jobs[("apps", "ocr")] = {
+        "metadata": {"name": "ocr", "namespace": "apps"},
+        "spec": {"tasks": [{"name": "serve", "model": {"name": "ocr"}}, {"name": "side", "replicas": 1}]},
+    }
+    store.job_pods[("apps", "ocr")] = {
+        "ocr-serve-0": ObservedPod("ocr-serve-0", "serve", 0, phase="Running", node="edge-1", ip="10.88.0.7"),
+        "ocr-serve-1": ObservedPod("ocr-serve-1", "serve", 1, phase="Pending"),  # no IP yet
+        "ocr-serve-2": ObservedPod("ocr-serve-2", "serve", 2, phase="Running", ip="10.88.0.9", deleting=True),
+        "ocr-side-0": ObservedPod("ocr-side-0", "side", 0, phase="Running", ip="10.88.0.8"),  # no runtime
+    }
+    options = ServingOptions(endpoint=endpoint.url, image="img")
+    controller = ModelController(None, store, endpoint.service, options, lambda key: None)  # type: ignore[arg-type]
+    endpoint.service.scrape_targets = controller.scrape_targets
+    with urllib.request.urlopen(f"{endpoint.url}/v1/sd/model-replicas", timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("application/json")
+        listed = json.loads(response.read())
+    assert listed == [
+        {
+            "targets": ["10.88.0.7:8002"],
+            "labels": {"namespace": "apps", "pod": "ocr-serve-0", "aijob": "ocr", "node": "edge-1"},
+        }
+    ]
