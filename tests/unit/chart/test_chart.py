@@ -204,6 +204,8 @@ def test_a_pod_monitor_scrapes_the_model_replicas_the_operator_renders() -> None
     (endpoint,) = spec["podMetricsEndpoints"]
     assert endpoint["port"] == "metrics"
     assert {"name": "metrics", "containerPort": RUNTIME_METRICS_PORT} in runtime_ports()
+    # Only with the monitors: without the prometheus-operator's CRDs the install would fail on the kind.
+    assert by_kind(render(CHART / "ci" / "kwok-values.yaml"), "PodMonitor") == {}
 
 
 def test_two_schedulers_without_leader_election_are_refused() -> None:
