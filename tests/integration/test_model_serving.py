@@ -230,6 +230,18 @@ def ask(url: str, x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         return out
 
 
+def ask_once_routed(url: str, x: np.ndarray[Any, Any], timeout: float = 30) -> np.ndarray[Any, Any]:
+    """:func:`ask`, retried while refused: kube-proxy programs a new Service a moment after its endpoints."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return ask(url, x)
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def compile_job_names(stack: Stack, ns: str) -> list[str]:
     items = stack.custom.list_namespaced_custom_object(GROUP, VERSION, ns, "aijobs")["items"]
     return sorted(i["metadata"]["name"] for i in items if i["metadata"]["name"].startswith("compile-"))
@@ -286,7 +298,8 @@ def test_a_model_is_compiled_per_target_and_served_through_the_service(stack: St
     fetched = json.loads(next(line for line in log.splitlines() if line.startswith("fetched "))[8:])
     assert fetched["target"] == "cpu-x86_64" and fetched["digest"] == artifacts["cpu-x86_64"]["digest"]
     x = np.random.default_rng(3).random(SHAPE, dtype=np.float32)
-    np.testing.assert_allclose(ask(service_url(stack, ns, "ocr-svc"), x), reference(x), rtol=1e-4, atol=1e-5)
+    answer = ask_once_routed(service_url(stack, ns, "ocr-svc"), x)
+    np.testing.assert_allclose(answer, reference(x), rtol=1e-4, atol=1e-5)
     # Prometheus finds the replicas through the operator's HTTP discovery (what the dev cluster's Prometheus
     # uses); each listed target is the replica's runtime metrics, reachable from the host.
     with urllib.request.urlopen(f"{stack.artifacts_url}/v1/sd/model-replicas", timeout=10) as response:
@@ -312,15 +325,9 @@ def test_a_new_version_rolls_out_with_no_failed_request_and_cached_artifacts_are
     x = np.random.default_rng(4).random(SHAPE, dtype=np.float32)
     want = reference(x)
 
-    def answers() -> bool:
-        try:
-            return bool(np.allclose(ask(url, x), want, rtol=1e-4, atol=1e-5))
-        except Exception:  # any failure means "not yet"
-            return False
-
     # The load starts once the Service answers: kube-proxy programs a new Service's rules a moment after its
     # endpoints are ready (5 of 575 requests were refused in the first half second, before any rollout).
-    wait_for("the Service answering", answers, timeout=60)
+    np.testing.assert_allclose(ask_once_routed(url, x), want, rtol=1e-4, atol=1e-5)
     outcomes: list[str] = []
     stop = threading.Event()
 
