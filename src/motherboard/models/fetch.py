@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -112,7 +113,10 @@ def _cached(store: FilesystemStore, key_id: str) -> StoredArtifact | None:
         return None  # damaged: download again
 
 
-def _download(endpoint: str, key_id: str, store: FilesystemStore, timeout: float) -> StoredArtifact:
+def _download(
+    endpoint: str, key_id: str, store: FilesystemStore, timeout: float, replace: bool = False
+) -> StoredArtifact:
+    """The entry from the endpoint into ``store``; ``replace``: the cached copy goes, once the new one is here."""
     from motherboard.models.shipping import unpack_into
 
     url = f"{endpoint}/v1/artifacts/{key_id}"
@@ -123,7 +127,13 @@ def _download(endpoint: str, key_id: str, store: FilesystemStore, timeout: float
         raise ModelError(f"{url}: {exc.code} {exc.read().decode(errors='replace')[:200]}") from exc
     except (urllib.error.URLError, OSError) as exc:
         raise ModelError(f"{url}: unreachable ({exc})") from exc
+    if replace:
+        shutil.rmtree(store.root / key_id, ignore_errors=True)
     return unpack_into(data, store, key_id)
+
+
+def _matches(stored: StoredArtifact, digest: str, target: str) -> bool:
+    return stored.manifest.artifact_digest == digest and stored.manifest.target == target
 
 
 def fetch(
@@ -141,14 +151,18 @@ def fetch(
     for candidate in candidates:
         key_id, digest = candidate["key"], candidate["digest"]
         stored = _cached(store, key_id)
-        from_cache = stored is not None
-        if stored is None:
+        from_cache = stored is not None and _matches(stored, digest, target)
+        if not from_cache:
+            # Not cached, or a stale copy: the key was built again since this node cached it (a TVM build is
+            # not byte-for-byte reproducible, so an artifact deleted from the store and compiled again has a
+            # new digest). The endpoint's copy is the plan's; the stale one goes once that one is here.
             try:
-                stored = _download(request.endpoint, key_id, store, timeout)
+                stored = _download(request.endpoint, key_id, store, timeout, replace=stored is not None)
             except ModelError as exc:
                 problems.append(f"{candidate['backend']} artifact {digest[:19]}: {exc}")
                 continue
-        if stored.manifest.artifact_digest != digest or stored.manifest.target != target:
+        assert stored is not None
+        if not _matches(stored, digest, target):
             problems.append(
                 f"{candidate['backend']} artifact {key_id}: digest {stored.manifest.artifact_digest} for "
                 f"{stored.manifest.target}, the plan says {digest} for {target}"

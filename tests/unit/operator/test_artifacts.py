@@ -5,6 +5,7 @@ digest, from its node cache when the endpoint is down) and never one built for a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
 import urllib.error
@@ -17,9 +18,11 @@ import onnxruntime as ort
 import pytest
 
 from motherboard.models.compilejob import CompileRequest, run
+from motherboard.models.digests import digest_file
 from motherboard.models.errors import ModelError
 from motherboard.models.fetch import ServingRequest, detect_target, fetch
 from motherboard.models.importer import import_onnx
+from motherboard.models.manifest import Manifest
 from motherboard.models.runner import load_runner
 from motherboard.models.samples import write_sample
 from motherboard.operator.artifacts import ArtifactService
@@ -191,3 +194,33 @@ def test_the_endpoint_lists_serving_replicas_for_prometheus_http_service_discove
             "labels": {"namespace": "apps", "pod": "ocr-serve-0", "aijob": "ocr", "node": "edge-1"},
         }
     ]
+
+
+def test_a_stale_copy_in_the_node_cache_is_replaced_from_the_endpoint_and_never_loaded(
+    endpoint: Endpoint, tmp_path: Path
+) -> None:
+    # The key was built again since the node cached it (an artifact deleted from the store and compiled again:
+    # TVM builds are not byte-for-byte reproducible). Before, the replica refused its own cache and
+    # crash-looped although the endpoint had the plan's artifact.
+    source = write_sample("mlp", tmp_path)
+    run(request_for(endpoint, source, "cpu-x86_64"), log=lambda _: None)
+    [entry] = endpoint.service.entries(import_onnx(source).digest, "cpu-x86_64")
+    cand = Candidate(entry.key.id, entry.manifest.artifact_digest, "onnxruntime").to_json()
+    request = ServingRequest("mlp", 1, endpoint.url, {"cpu-x86_64": [cand]})
+    cache = tmp_path / "c"
+    fetch(request, tmp_path / "r1", cache, "cpu-x86_64")
+    cached = cache / entry.key.id
+    manifest = Manifest.read(cached)
+    with (cached / manifest.artifact).open("ab") as f:
+        f.write(b"an older build")
+    dataclasses.replace(manifest, artifact_digest=digest_file(cached / manifest.artifact)).write(cached)
+    done = fetch(request, tmp_path / "r2", cache, "cpu-x86_64")
+    assert (done.digest, done.from_cache, done.fallback) == (entry.manifest.artifact_digest, False, "")
+    assert Manifest.read(cached).artifact_digest == entry.manifest.artifact_digest  # the cache holds it now
+    # Cut off from the endpoint with a stale copy: refused, never loaded.
+    with (cached / manifest.artifact).open("ab") as f:
+        f.write(b"an older build")
+    dataclasses.replace(manifest, artifact_digest=digest_file(cached / manifest.artifact)).write(cached)
+    unreachable = ServingRequest("mlp", 1, "http://127.0.0.1:9", {"cpu-x86_64": [cand]})
+    with pytest.raises(ModelError, match="unreachable"):
+        fetch(unreachable, tmp_path / "r3", cache, "cpu-x86_64")
