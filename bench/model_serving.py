@@ -3,7 +3,8 @@ autoscaling after a 4× load step; a version rollout under steady load.
 
 One run, one cluster (a real kubelet node at edge-east; the operator serving models from its artifact
 endpoint on the node's bridge; Motherboard's scheduler), the model PaddleOCR's text-direction classifier
-from the ``rapidocr-onnxruntime`` wheel (ONNX Runtime backend; ``--backends tvm,onnxruntime`` adds TVM):
+from the ``rapidocr-onnxruntime`` wheel (ONNX Runtime backend; ``--backends tvm`` compiles with TVM instead, and
+``--trials N`` tunes it, in the compile jobs and the baseline alike):
 
 - **cold**: a new Model + an Inference AIJob → compile job on the real node → artifact → replica Ready;
 - **warm**: the same file as a Model in another namespace: the artifact is in the store, no compile job;
@@ -70,8 +71,8 @@ def log(message: str) -> None:
 
 
 class Bench:
-    def __init__(self, root: Path, backends: list[str]) -> None:
-        self.root, self.backends = root, backends
+    def __init__(self, root: Path, backends: list[str], trials: int = 0) -> None:
+        self.root, self.backends, self.trials = root, backends, trials
         self.bins = ensure_binaries(log, real_nodes=True)
         self.dev = DevCluster(root / "cluster")
         self.parts: list[Component] = []
@@ -119,7 +120,7 @@ class Bench:
         body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Model", "metadata": {"name": "ocr", "namespace": ns},
                 "spec": {"versions": [{"version": v, "source": {"uri": f"file://{p}"}} for v, p in versions],
                          "inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 3, 48, 192]}],
-                         "compile": {"backends": self.backends}}}  # fmt: skip
+                         "compile": {"backends": self.backends, "tuningTrials": self.trials}}}  # fmt: skip
         self.kubectl("apply", "-f", "-", stdin=json.dumps(body))
 
     def job(self, ns: str, replicas: int, **task: Any) -> None:
@@ -185,7 +186,7 @@ def compile_on_start(bench: Bench) -> dict[str, Any]:
     bench.kubectl("create", "configmap", "src", "-n", ns, f"--from-file=model.onnx={source}")
     script = (
         "python3 -m motherboard.cli model compile /src/model.onnx -t cpu-x86_64 -o /models/ocr/1 --store /tmp/store "
-        f"-i x:FP32:-1,3,48,192 {' '.join('-b ' + b for b in bench.backends)} && "
+        f"-i x:FP32:-1,3,48,192 {' '.join('-b ' + b for b in bench.backends)} --trials {bench.trials} && "
         "exec python3 -m motherboard.cli runtime serve --repository /models"
     )
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "compile-on-start", "namespace": ns},
@@ -322,6 +323,9 @@ def main() -> None:
     )
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--backends", default="onnxruntime")
+    parser.add_argument(
+        "--trials", type=int, default=0, help="TVM tuning trials, for the compile jobs and the baseline alike"
+    )
     parser.add_argument("--output", type=Path, default=Path("bench-model-serving.json"))
     parser.add_argument(
         "--skip", default="", help="comma-separated parts to skip: baseline,autoscaling,rollout"
@@ -331,7 +335,9 @@ def main() -> None:
     import tempfile
 
     skip = set(filter(None, args.skip.split(",")))
-    bench = Bench(Path(tempfile.mkdtemp(prefix="bench-model-serving-")), args.backends.split(","))
+    bench = Bench(
+        Path(tempfile.mkdtemp(prefix="bench-model-serving-")), args.backends.split(","), args.trials
+    )
     results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores", "load_before": os.getloadavg()[0]}
     bench.up()
     try:
