@@ -174,6 +174,8 @@ PERMISSIONS = [
     ("operator", "create", "validatingwebhookconfigurations.admissionregistration.k8s.io", False, ALLOWED),
     ("operator", "get", "secrets", False, DENIED),
     ("operator", "create", "pods/binding", False, DENIED),
+    ("operator", "get", "pods/log", False, ALLOWED),  # a model replica's fetch report
+    ("operator", "create", "pods/exec", False, DENIED),
     ("operator", "update", "queues.motherboard.io", False, DENIED),
     ("operator", "delete", "validatingwebhookconfigurations.admissionregistration.k8s.io", False, DENIED),
     ("device-plugin", "list", "pods", False, ALLOWED),

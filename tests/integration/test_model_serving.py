@@ -11,6 +11,7 @@ the numerical reference.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import sys
@@ -37,7 +38,10 @@ from motherboard.devcluster.cluster import DevCluster
 from motherboard.devcluster.fakenodes import api_client
 from motherboard.devcluster.health import free_ports
 from motherboard.devcluster.profile import ClusterProfile
+from motherboard.kube.client import Kube, path_for
+from motherboard.kube.config import load_access
 from motherboard.models.zoo import wheel_model
+from motherboard.operator.modelctl import fetched_report
 from tests.conftest import wait_for_default_service_account
 from tests.integration.test_operator import wait_for
 from tests.integration.test_scheduler import SchedulerProcess
@@ -230,6 +234,13 @@ def ask(url: str, x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         return out
 
 
+async def replica_log(stack: Stack, ns: str, pod: str) -> str:
+    async with Kube(load_access(stack.dev.kubeconfig)) as kube:
+        return await kube.text(
+            path_for("", "v1", "pods", ns, pod) + "/log", container="runtime", limitBytes="65536"
+        )
+
+
 def ask_once_routed(url: str, x: np.ndarray[Any, Any], timeout: float = 30) -> np.ndarray[Any, Any]:
     """:func:`ask`, retried while refused: kube-proxy programs a new Service a moment after its endpoints."""
     deadline = time.monotonic() + timeout
@@ -294,9 +305,13 @@ def test_a_model_is_compiled_per_target_and_served_through_the_service(stack: St
     ]
     pods = stack.core.list_namespaced_pod(ns, label_selector="motherboard.io/job-name=ocr-svc").items
     assert {p.spec.node_name for p in pods} == {NODE}
-    log = stack.core.read_namespaced_pod_log(pods[0].metadata.name, ns, container="runtime")
-    fetched = json.loads(next(line for line in log.splitlines() if line.startswith("fetched "))[8:])
+    # The fetch report, read as the operator reads it (its client, the kubelet's log endpoint), to tell a
+    # fallback to the job: none here, the preferred artifact served.
+    fetched = fetched_report(asyncio.run(replica_log(stack, ns, pods[0].metadata.name)))
+    assert fetched is not None, "no fetch report in the replica's log"
     assert fetched["target"] == "cpu-x86_64" and fetched["digest"] == artifacts["cpu-x86_64"]["digest"]
+    assert not fetched.get("fallback")
+    assert "ServingFallback" not in {reason for reason, _ in stack.events(ns, "ocr-svc")}
     x = np.random.default_rng(3).random(SHAPE, dtype=np.float32)
     answer = ask_once_routed(service_url(stack, ns, "ocr-svc"), x)
     np.testing.assert_allclose(answer, reference(x), rtol=1e-4, atol=1e-5)

@@ -109,6 +109,22 @@ class Kube:
     async def get(self, path: str) -> Obj:
         return await self.request("GET", path)
 
+    async def text(self, path: str, **params: str) -> str:
+        """A plain-text GET (a container's log); :class:`ApiError` on an error status."""
+        async with self._client().get(
+            self._access.server + path, params=params, headers={**self._headers(None), "Accept": "*/*"}
+        ) as response:
+            payload = await response.read()
+            if response.status >= 300:
+                parsed = _parse(payload)
+                raise ApiError(
+                    response.status,
+                    parsed.get("reason", response.reason or ""),
+                    parsed.get("message", ""),
+                    parsed,
+                )
+            return payload.decode(errors="replace")
+
     async def list(self, path: str, **params: str) -> Obj:
         return await self.request("GET", path, params=params)
 

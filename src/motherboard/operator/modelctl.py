@@ -67,6 +67,10 @@ COMPILE_TTL_SECONDS = 600
 """A finished compile AIJob is deleted after this long; a failed compile is then retried."""
 COALESCE_SECONDS = 0.5
 AUTOSCALE_PERIOD_SECONDS = 2.0
+FALLBACK_LOG_TRIES = 3
+"""Reads of a replica's log before giving up (nodes without a kubelet serving logs, e.g. kwok's)."""
+FALLBACK_LOG_BYTES = 65536
+"""The fetch step's line comes first: the head of the log is enough."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,8 @@ class ModelController:
         """(namespace, job, task) → replicas the autoscaler wants."""
         self._low_since: dict[tuple[str, str, str], float] = {}
         self._http: aiohttp.ClientSession | None = None
+        self._fallback_tries: dict[tuple[str, str, str], int] = {}
+        """(namespace, pod, created) of serving replicas → failed reads of their log (-1: read)."""
         artifacts.listeners.append(self._artifact_arrived)
 
     # --- triggers -------------------------------------------------------------------------------------------
@@ -594,8 +600,9 @@ class ModelController:
                 key, "Warning", "ArtifactMissing", f"{what} is gone from the store; compiling it again"
             )
 
-    async def _event(self, key: Key, kind: str, reason: str, message: str) -> None:
-        body = self._store.models.get(key)
+    async def _event(self, key: Key, kind: str, reason: str, message: str, involved: str = "Model") -> None:
+        """An Event on the Model ``key`` (or, ``involved="AIJob"``, on the AIJob ``key``)."""
+        body = (self._store.jobs if involved == "AIJob" else self._store.models).get(key)
         if body is None:
             return
         meta = body["metadata"]
@@ -608,7 +615,7 @@ class ModelController:
                     "metadata": {"generateName": f"{key[1]}.", "namespace": key[0]},
                     "involvedObject": {
                         "apiVersion": c.API_VERSION,
-                        "kind": "Model",
+                        "kind": involved,
                         "name": key[1],
                         "namespace": key[0],
                         "uid": meta.get("uid"),
@@ -635,6 +642,10 @@ class ModelController:
                     await self._autoscale_once(http)
                 except Exception:  # one bad pass must not stop autoscaling for good
                     log.exception("autoscaler pass failed")
+                try:
+                    await self.report_fallbacks()
+                except Exception:
+                    log.exception("fallback report pass failed")
 
     async def _autoscale_once(self, http: aiohttp.ClientSession) -> None:
         for key, body in list(self._store.jobs.items()):
@@ -667,6 +678,46 @@ class ModelController:
                     self.desired[slot] = want
                     self._jobs_changed(key)
 
+    async def report_fallbacks(self) -> None:
+        """An Event on the AIJob for each new replica that serves a fallback artifact.
+
+        The replica's fetch step (it has no API access) prints what it loaded, and why the preferred
+        candidate was not used, as its log's ``fetched {...}`` line; each ready replica's log is read once
+        (a few tries where no kubelet serves logs, as on kwok nodes)."""
+        live: set[tuple[str, str, str]] = set()
+        for key, body in list(self._store.jobs.items()):
+            tasks = (body.get("spec") or {}).get("tasks") or []
+            serving = {t.get("name") for t in tasks if isinstance(t, dict) and t.get("model")}
+            if not serving:
+                continue
+            for pod in self._store.pods_of(key):
+                if pod.task not in serving or not pod.ready or pod.deleting or pod.created is None:
+                    continue
+                replica = (key[0], pod.name, pod.created.isoformat())
+                live.add(replica)
+                tries = self._fallback_tries.get(replica, 0)
+                if tries < 0 or tries >= FALLBACK_LOG_TRIES:
+                    continue  # read already (-1), or no log to be had
+                try:
+                    text = await self._kube.text(
+                        path_for("", "v1", "pods", key[0], pod.name) + "/log",
+                        container="runtime",
+                        limitBytes=str(FALLBACK_LOG_BYTES),
+                    )
+                except (ApiError, OSError, TimeoutError):
+                    self._fallback_tries[replica] = tries + 1
+                    continue
+                self._fallback_tries[replica] = -1
+                fetched = fetched_report(text)
+                if fetched is not None and fetched.get("fallback"):
+                    message = (
+                        f"replica {pod.name} serves the {fetched.get('backend')} artifact "
+                        f"{str(fetched.get('digest', ''))[:19]} for {fetched.get('target')}, not the preferred "
+                        f"one: {fetched['fallback']}"
+                    )
+                    await self._event(key, "Warning", "ServingFallback", message, involved="AIJob")
+        self._fallback_tries = {r: n for r, n in self._fallback_tries.items() if r in live}
+
     def scrape_targets(self) -> list[dict[str, object]]:
         """Every serving replica with an IP, as Prometheus HTTP service discovery lists targets: its runtime's
         metrics port, and the labels a PodMonitor would give it (namespace, pod, node, aijob)."""
@@ -681,6 +732,18 @@ class ModelController:
                     labels = {"namespace": key[0], "pod": pod.name, "aijob": key[1], "node": pod.node or ""}
                     targets.append({"targets": [f"{pod.ip}:{RUNTIME_METRICS_PORT}"], "labels": labels})
         return targets
+
+
+def fetched_report(log_text: str) -> dict[str, Any] | None:
+    """The fetch step's report (``fetched {...}``) in a replica's log, if there is one."""
+    for line in log_text.splitlines():
+        if line.startswith("fetched "):
+            try:
+                report = json.loads(line[len("fetched ") :])
+            except ValueError:
+                return None
+            return report if isinstance(report, dict) else None
+    return None
 
 
 def decide(current: int, in_flight: float, low: int, high: int, target: float) -> int:
