@@ -49,6 +49,7 @@ from motherboard.devcluster.cluster import DevCluster  # noqa: E402
 from motherboard.devcluster.health import free_ports  # noqa: E402
 from motherboard.devcluster.profile import ClusterProfile  # noqa: E402
 from motherboard.models.zoo import wheel_model  # noqa: E402
+from motherboard.runtime.reach import wait_until_serving  # noqa: E402
 
 NODE = realnode.node_name(0)
 ON_NODE: dict[str, Any] = {
@@ -136,7 +137,10 @@ class Bench:
         return sum(v.get("ready", 0) for v in self.serving(ns).get("versions") or [])
 
     def url(self, ns: str) -> str:
-        return f"{self.get('svc', ns, 'ocr-svc')['spec']['clusterIP']}:8000"
+        """The Service's address, once it reaches a replica (kube-proxy programs it a moment after its endpoints)."""
+        url = f"{self.get('svc', ns, 'ocr-svc')['spec']['clusterIP']}:8000"
+        wait_until_serving(url)
+        return url
 
 
 def wait(check: Callable[[], object], timeout: float, poll: float = 0.2) -> float:

@@ -30,6 +30,7 @@ import tritonclient.http as thttp
 from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.utils import InferenceServerException
 
+from motherboard.runtime.reach import answers_as_runtime
 from tests.unit.runtime import onnx_models as om
 
 START_TIMEOUT_S = 60.0
@@ -185,6 +186,8 @@ def test_health_and_server_metadata_over_both_protocols(server: Server) -> None:
     assert set(g.get_server_metadata(as_json=True)["extensions"]) == extensions
     assert h.is_model_ready("mlp") and g.is_model_ready("mlp")
     assert not h.is_model_ready("nope") and not g.is_model_ready("nope")
+    # What clients of a new Service wait on (motherboard.runtime.reach): the server names itself.
+    assert answers_as_runtime(f"127.0.0.1:{server.http}")
 
 
 def test_model_metadata_and_config(server: Server) -> None:

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from motherboard.api.constants import GROUP, LABEL_COMPILE_TARGET, VERSION
 from motherboard.devcluster.fakenodes import api_client
+from motherboard.runtime.reach import wait_until_serving
 
 NAMESPACE = "edge-apps"
 MODEL = "ocr-classifier"
@@ -140,23 +141,19 @@ class ServingDemo:
             crop[:, 12:30, x : x + 8] = 0.1
             crop[:, 30:36, x : x + 3] = 0.1
         batch = np.stack([crop, crop[:, ::-1, ::-1]]).astype(np.float32)
-        # kube-proxy programs a new Service's rules a moment after its endpoints are ready: until then a
-        # request is refused, so the first one is retried for a few seconds.
-        deadline = time.monotonic() + 15
-        while True:
-            started = time.perf_counter()
-            try:
-                with thttp.InferenceServerClient(url, network_timeout=30) as triton:
-                    tensor = thttp.InferInput("x", list(batch.shape), "FP32")
-                    tensor.set_data_from_numpy(batch)
-                    result = triton.infer(MODEL, [tensor])
-                    name = result.get_response()["outputs"][0]["name"]
-                    got = result.as_numpy(name)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
+        # kube-proxy programs a new Service's rules a moment after its endpoints are ready: until then the
+        # ClusterIP is refused, or answered by whatever the host's default route leads to.
+        try:
+            wait_until_serving(url, timeout=30)
+        except TimeoutError as exc:
+            raise self.fail(str(exc)) from exc
+        started = time.perf_counter()
+        with thttp.InferenceServerClient(url, network_timeout=30) as triton:
+            tensor = thttp.InferInput("x", list(batch.shape), "FP32")
+            tensor.set_data_from_numpy(batch)
+            result = triton.infer(MODEL, [tensor])
+            name = result.get_response()["outputs"][0]["name"]
+            got = result.as_numpy(name)
         took = (time.perf_counter() - started) * 1000
         if got is None:
             raise self.fail(f"the answer from {url} has no output")
