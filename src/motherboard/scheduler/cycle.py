@@ -89,10 +89,11 @@ class Evict:
 
 @dataclass(frozen=True)
 class Pending:
-    """The workload waits; its pods should say ``message`` (PodScheduled=False, reason Unschedulable)."""
+    """The workload waits; its pods should say :attr:`message` (PodScheduled=False, reason Unschedulable)."""
 
     workload: Workload
-    message: str
+    text: str | Callable[[], str]
+    """The message, or how to write it once someone reads it (admission's :attr:`Wait.text`)."""
     never: bool = False
     """The verdict cannot change as the queues are configured (it asks for more than its queue can ever
     hold): reason ``NeverFits``, which the operator turns into a terminal condition."""
@@ -100,6 +101,10 @@ class Pending:
     """Why, as one word for metrics: admission's :class:`WaitReason` (``OverQuota``...), ``NoFit`` (no node
     has room), ``GangNoFit`` (not all of a gang's pods fit), ``PreemptionPending`` (victims still leaving)
     or ``NoFitAfterPreemption``."""
+
+    @property
+    def message(self) -> str:
+        return self.text if isinstance(self.text, str) else self.text()
 
 
 Action = Bind | Evict | Pending
@@ -201,7 +206,7 @@ class Cycle:
         if isinstance(decision, Wait):
             self.queues.requeue(workload, now)
             never = decision.reason is WaitReason.EXCEEDS_LIMIT
-            return Pending(workload, decision.message, never=never, reason=decision.reason.value)
+            return Pending(workload, decision.text, never=never, reason=decision.reason.value)
         if isinstance(decision, Preempt):
             return self._preempt(decision, pods, now)
         return self._place(workload, pods, now)

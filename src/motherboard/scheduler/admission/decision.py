@@ -7,7 +7,7 @@ admission half of a scheduling cycle over the queues' heads. A rejection is neve
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -52,13 +52,19 @@ class Preempt:
 
 @dataclass(frozen=True, slots=True)
 class Wait:
-    """It cannot run now; requeue it (with backoff) and tell its owner ``message``."""
+    """It cannot run now; requeue it (with backoff) and tell its owner :attr:`message`."""
 
     workload: Workload
     reason: WaitReason
-    message: str
+    text: str | Callable[[], str]
+    """The message, or how to write it: most waits are decided again before anyone reads why (a replay reads
+    almost none), so the amounts are taken when deciding and put in words only when asked."""
     resource: str | None = None
     """The quota resource that blocks it, when there is one."""
+
+    @property
+    def message(self) -> str:
+        return self.text if isinstance(self.text, str) else self.text()
 
 
 Decision = Admit | Preempt | Wait
@@ -106,7 +112,7 @@ def decide(tree: QuotaTree, workload: Workload, *, exclude: Collection[str] = ()
     return _wait(tree, workload, needed[0], WaitReason.OVER_QUOTA)
 
 
-def admit_heads(tree: QuotaTree, heads: Iterable[Workload], now: float = 0.0) -> list[Decision]:
+def admit_heads(tree: QuotaTree, heads: Collection[Workload], now: float = 0.0) -> list[Decision]:
     """Decide for each head in fair-share order, reserving quota of each admitted one as it goes.
 
     Admitted workloads are assumed in ``tree`` (forget them if placement fails). Victims are not evicted
@@ -114,6 +120,8 @@ def admit_heads(tree: QuotaTree, heads: Iterable[Workload], now: float = 0.0) ->
     later heads of the same tree that need the same resources wait, so they cannot take what is freed.
     """
     decisions: list[Decision] = []
+    if not heads:
+        return decisions
     victims: set[str] = set()
     reserved: dict[str, set[str]] = {}  # root queue -> resources a preemptor is freeing this cycle
     for workload in fair_share_order(tree, heads):
@@ -138,37 +146,51 @@ def admit_heads(tree: QuotaTree, heads: Iterable[Workload], now: float = 0.0) ->
     return decisions
 
 
-def _limit_text(tree: QuotaTree, queue: str, resource: str) -> str:
-    nominal = format_amount(resource, tree.model.nominal(queue, resource))
+def _limit(tree: QuotaTree, queue: str, resource: str) -> Callable[[], str]:
+    """The queue's limit of ``resource`` as read now, worded when called."""
+    nominal = tree.model.nominal(queue, resource)
     borrowing = tree.model.borrowing_limit(queue, resource)
-    if tree.parent(queue) is None:
-        return f"nominal {nominal}"
-    if borrowing is None:
-        return f"nominal {nominal}, no borrowing limit"
-    return f"nominal {nominal} + borrowing limit {format_amount(resource, borrowing)}"
+    root = tree.parent(queue) is None
+
+    def text() -> str:
+        if root:
+            return f"nominal {format_amount(resource, nominal)}"
+        if borrowing is None:
+            return f"nominal {format_amount(resource, nominal)}, no borrowing limit"
+        return f"nominal {format_amount(resource, nominal)} + borrowing limit {format_amount(resource, borrowing)}"
+
+    return text
 
 
 def _wait(tree: QuotaTree, workload: Workload, resource: str, reason: WaitReason) -> Wait:
     # The message names the limit that binds (this queue's own, or an ancestor's pool) in the units the
     # owner wrote, so the fix is obvious: a smaller job, a bigger quota, or waiting for the named queue.
-    queue = workload.queue
-    needs = format_amount(resource, workload.request.get_amount(resource))
-    name = workload.name
+    # The numbers are read now (the tree moves on); the words are written when someone reads them.
+    queue, name = workload.queue, workload.name
+    needed = workload.request.get_amount(resource)
     if reason is WaitReason.EXCEEDS_LIMIT:
         binding = tree.model.binding(queue, resource, idle=True)
-        most = format_amount(resource, max(0, tree.capacity(queue, resource)))
-        where = "its" if binding == queue else f"its parent queue {binding}'s"
-        message = (
-            f"{name} can never run in queue {queue}: it needs {needs}, and the most the queue can ever hold "
-            f"is {most} ({where} {_limit_text(tree, binding, resource)})"
-        )
-        return Wait(workload, reason, message, resource)
+        most = max(0, tree.capacity(queue, resource))
+        limit = _limit(tree, binding, resource)
+
+        def never() -> str:
+            where = "its" if binding == queue else f"its parent queue {binding}'s"
+            return (
+                f"{name} can never run in queue {queue}: it needs {format_amount(resource, needed)}, and the "
+                f"most the queue can ever hold is {format_amount(resource, most)} ({where} {limit()})"
+            )
+
+        return Wait(workload, reason, never, resource)
     binding = tree.model.binding(queue, resource)
-    free = format_amount(resource, max(0, tree.available(queue, resource)))
-    used = format_amount(resource, tree.model.usage(binding, resource))
-    if binding == queue:
-        limit = f"queue {queue} uses {used} of its {_limit_text(tree, queue, resource)}"
-    else:
-        limit = f"its parent queue {binding} uses {used} of its {_limit_text(tree, binding, resource)}"
-    message = f"queue {queue} has {free} free, {name} needs {needs}: {limit}"
-    return Wait(workload, reason, message, resource)
+    free = max(0, tree.available(queue, resource))
+    used = tree.model.usage(binding, resource)
+    limit = _limit(tree, binding, resource)
+
+    def over() -> str:
+        whose = f"queue {queue}" if binding == queue else f"its parent queue {binding}"
+        return (
+            f"queue {queue} has {format_amount(resource, free)} free, {name} needs "
+            f"{format_amount(resource, needed)}: {whose} uses {format_amount(resource, used)} of its {limit()}"
+        )
+
+    return Wait(workload, reason, over, resource)

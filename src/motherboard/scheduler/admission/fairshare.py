@@ -27,10 +27,9 @@ def dominant_resource_share(tree: QuotaTree, queue: str, extra: Resources = _EMP
     parent = tree.parent(queue)
     if parent is None:
         return 0.0
-    usage = tree.usage(queue)
     share = 0.0
     for r in tree.managed:
-        borrowed = usage.get_amount(r) + extra.get_amount(r) - tree.nominal(queue, r)
+        borrowed = tree.usage_of(queue, r) + extra.get_amount(r) - tree.nominal(queue, r)
         if borrowed <= 0:
             continue
         lendable = tree.nominal(parent, r)

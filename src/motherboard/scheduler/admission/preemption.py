@@ -65,9 +65,7 @@ def plan_preemption(
     policy = tree.spec(workload.queue).preemption
     own = [a for a in tree.admitted(workload.queue) if _may_preempt_own(policy.within_queue, workload, a)]
     own = [a for a in own if a.workload.key not in exclude and _uses(a.workload.request, needed)]
-    under_nominal = all(
-        tree.usage(workload.queue).get_amount(r) < tree.nominal(workload.queue, r) for r in needed
-    )
+    under_nominal = all(tree.usage_of(workload.queue, r) < tree.nominal(workload.queue, r) for r in needed)
     if policy.reclaim_from_borrowers is not ReclaimFromBorrowers.NEVER and under_nominal:
         borrowing_queues = [
             q
@@ -132,9 +130,36 @@ def _cheapest_first(borrowers: list[Admitted], own: list[Admitted]) -> list[Admi
     return sorted(borrowers, key=key) + sorted(own, key=key)
 
 
+def _could_fit(
+    tree: QuotaTree, workload: Workload, candidates: list[Admitted], needed: list[str], *, borrow: bool
+) -> bool:
+    """Whether evicting every candidate could make room: bounds checked before trying evictions.
+
+    Releasing an amount of usage anywhere in the tree raises a queue's availability by at most that amount
+    (each level passes on no more than it was given back), so if the candidates' requests together do not
+    cover the shortfall, no subset of them does. Without borrowing, the queue's own usage must also come
+    within its nominal, and only its own workloads lower that. Most waiting workloads stop here, at a sum
+    per resource, instead of forgetting and restoring candidates across the tree in every cycle.
+    """
+    queue = workload.queue
+    for r in needed:
+        amount = workload.request.get_amount(r)
+        short = amount - tree.available(queue, r)
+        if short > 0 and sum(c.workload.request.get_amount(r) for c in candidates) < short:
+            return False
+        if not borrow:
+            over = tree.usage_of(queue, r) + amount - tree.nominal(queue, r)
+            own = sum(c.workload.request.get_amount(r) for c in candidates if c.workload.queue == queue)
+            if over > own:
+                return False
+    return True
+
+
 def _minimal_victims(
     tree: QuotaTree, workload: Workload, candidates: list[Admitted], needed: list[str], *, borrow: bool
 ) -> tuple[Victim, ...] | None:
+    if not _could_fit(tree, workload, candidates, needed, borrow=borrow):
+        return None
     removed: list[Admitted] = []
     try:
         fits = False

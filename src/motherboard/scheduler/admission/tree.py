@@ -105,6 +105,10 @@ class QuotaTree:
         """What the queue's subtree uses (a parent: all its children together)."""
         return Resources({r: self.model.usage(queue, r) for r in self.managed})
 
+    def usage_of(self, queue: str, resource: str) -> int:
+        """What the queue's subtree uses of one resource (:meth:`usage` for one, without building all)."""
+        return self.model.usage(queue, resource)
+
     def nominal(self, queue: str, resource: str) -> int:
         """The queue's nominal quota (a parent without a quota of ``resource``: its children's, summed)."""
         return self.model.nominal(queue, resource)

@@ -30,6 +30,8 @@ def _order(workload: Workload) -> _Key:
 class _Parked:
     workload: Workload
     until: float
+    ticket: int = 0
+    """Its entry in the expiry heap (a workload parked again gets a new one; the old entry is stale)."""
 
 
 @dataclass(slots=True)
@@ -41,6 +43,9 @@ class PendingQueue:
     _heap: list[tuple[_Key, int]] = field(default_factory=list)
     _live: dict[str, tuple[int, Workload]] = field(default_factory=dict)
     _parked: dict[str, _Parked] = field(default_factory=dict)
+    _expiry: list[tuple[float, int, str]] = field(default_factory=list)
+    """(until, ticket, key) of parked workloads: the next to come back is on top, so a queue with hundreds
+    parked is not scanned at every pop (stale entries, of workloads released or re-parked, die lazily)."""
     _blocked_until: float | None = None
     _versions: itertools.count[int] = field(default_factory=itertools.count)
 
@@ -87,11 +92,14 @@ class PendingQueue:
             self._blocked_until = until
         else:
             self.delete(workload.key)
-            self._parked[workload.key] = _Parked(workload, until)
+            ticket = next(self._versions)
+            self._parked[workload.key] = _Parked(workload, until, ticket)
+            heapq.heappush(self._expiry, (until, ticket, workload.key))
 
     def release(self) -> None:
         """Capacity freed up: every parked workload, and a blocked head, may be tried again now."""
         parked, self._parked = self._parked, {}
+        self._expiry.clear()
         for entry in parked.values():
             self.push(entry.workload)
         self._blocked_until = None
@@ -111,8 +119,11 @@ class PendingQueue:
         return self._top_key() is not None or any(p.until <= now for p in self._parked.values())
 
     def _release_expired(self, now: float) -> None:
-        for key in [k for k, p in self._parked.items() if p.until <= now]:
-            self.push(self._parked.pop(key).workload)
+        while self._expiry and self._expiry[0][0] <= now:
+            _, ticket, key = heapq.heappop(self._expiry)
+            entry = self._parked.get(key)
+            if entry is not None and entry.ticket == ticket:
+                self.push(self._parked.pop(key).workload)
 
     def _top_key(self) -> str | None:
         # Skip heap entries of deleted or re-pushed workloads (their order no longer matches).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from unittest.mock import patch
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,7 +18,9 @@ from motherboard.scheduler.admission import (
     Resources,
     Workload,
     decide,
+    preemption,
 )
+from motherboard.scheduler.admission.preemption import plan_preemption
 from motherboard.scheduler.admission.testing import make_queue, make_workload
 
 GPU = "nvidia.com/gpu"
@@ -234,3 +237,28 @@ def test_builders_make_the_specs_the_properties_use() -> None:
     # Guard: the property tests build QueueSpec directly; the builder must produce the same thing.
     built = make_queue("leaf").parent("root").quota(GPU, 500, borrowing=0).build()
     assert built == QueueSpec("leaf", parent="root", quotas={GPU: ResourceQuota(500, 0, None)})
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(specs=trees(), stream=events)
+def test_the_bound_before_trying_evictions_never_changes_a_plan(
+    specs: list[QueueSpec], stream: list[Event]
+) -> None:
+    """``plan_preemption`` gives up early when the candidates together could not free enough (a bound on
+    how far releasing usage raises availability): with the bound and without it, every plan is the same."""
+    tree = QuotaTree(specs)
+    names = [s.name for s in leaves(specs)]
+    for n, event in enumerate(stream):
+        queue = names[event.queue_index % len(names)]
+        builder = make_workload(f"w{n}").queue(queue).priority(event.priority).created(float(n))
+        workload = builder.units(GPU, event.gpus).units(CPU, event.cpus).build()
+        with_bound = plan_preemption(tree, workload)
+        with patch.object(preemption, "_could_fit", lambda *_, **__: True):
+            without = plan_preemption(tree, workload)
+        assert with_bound == without, (with_bound, without)
+        if event.arrive and isinstance(decide(tree, workload), Admit):
+            tree.assume(workload, now=float(n))
+        elif not event.arrive:
+            admitted = sorted(a.workload.key for a in tree.admitted())
+            if admitted:
+                tree.forget(admitted[event.queue_index % len(admitted)])

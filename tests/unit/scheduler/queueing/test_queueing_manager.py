@@ -103,6 +103,26 @@ def test_backoff_grows_exponentially_up_to_its_cap(manager: QueueManager, clock:
     assert manager.attempts("default/w") == 0
 
 
+def test_a_workload_parked_again_comes_back_at_its_new_time_only(manager: QueueManager, clock: Clock) -> None:
+    # Parked workloads come back in order of their expiry (a heap, not a scan of every parked one): an
+    # earlier parking of the same workload, released and parked again since, must not bring it back early,
+    # and one deleted while parked must not come back at all.
+    manager.push(wl("w", created=1))
+    manager.push(wl("gone", created=2))
+    manager.requeue(manager.heads()[0])  # w parked until 10
+    manager.requeue(manager.heads()[0])  # gone parked until 10
+    manager.delete("default/gone")
+    manager.notify_capacity_freed()  # w is back at once...
+    clock.now = 1.0
+    (head,) = manager.heads()
+    assert manager.requeue(head) == 21.0  # ...fails again: parked until 1 + 20 (its second backoff)
+    clock.now = 10.0
+    assert manager.heads() == []  # the first parking's expiry is stale
+    clock.now = 21.0
+    assert keys(manager.heads()) == ["w"]
+    assert manager.heads() == []
+
+
 def test_freed_capacity_retries_parked_workloads_at_once(manager: QueueManager) -> None:
     manager.push(wl("a", "qa"))
     manager.push(wl("b", "qb"))
