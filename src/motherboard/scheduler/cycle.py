@@ -32,6 +32,7 @@ from motherboard.scheduler.admission import (
     Wait,
     WaitReason,
     Workload,
+    device_victims,
 )
 from motherboard.scheduler.admission import admit_heads as _admit_heads
 from motherboard.scheduler.cache import ClusterCache, Placement, PodRequest, Transaction, device_assignment
@@ -230,6 +231,10 @@ class Cycle:
         outcome = self.placer.place_gang(pods, self._batch)  # a gang that fails leaves nothing in it
         if not outcome.ok and workload.min_pods and len(pods) > workload.min_pods:
             workload, outcome = self._place_fewer(workload, pods, outcome)
+        if not outcome.ok and workload.queue != NO_QUEUE:
+            evict = self._reclaim_devices(workload, pods, now)
+            if evict is not None:
+                return evict
         if not outcome.ok:
             self._release(workload)
             self.queues.requeue(workload, now)
@@ -238,6 +243,58 @@ class Cycle:
             )
         self.queues.delete(workload.key)
         return self._bind(workload, outcome.placements)
+
+    def _reclaim_devices(
+        self, workload: Workload, pods: Sequence[PodRequest], now: float | None
+    ) -> Evict | None:
+        """An admitted gang within its queue's nominal quota that does not place: evict borrowers' work until
+        it does (:func:`device_victims`), reserve the devices, and admit it once they are gone.
+
+        Without this, a tenant owed GPUs waits for completions while other tenants' borrowed gangs hold them
+        scattered over the nodes: quota says it fits, so quota-driven preemption never starts.
+        """
+        self._flush()  # victims are chosen on the cache with this cycle's placements assumed
+        victims = self._device_victims(workload, pods, ())
+        if victims is None:
+            return None
+        txn, outcome, victim_pods = self._attempt(pods, [v.workload.key for v in victims])
+        if not outcome.ok:  # cannot happen (the same attempt fitted a moment ago); wait as before
+            txn.discard()
+            return None
+        txn.commit()  # victims leave the cache, the gang's placements are reserved in it
+        self._release(workload)  # admitted again, first, once its victims are gone
+        self.queues.requeue(workload, now)
+        for victim in victims:
+            self.tree.forget(victim.workload.key)
+        self.reserved[workload.key] = Reservation(outcome.placements, victim_pods)
+        names = ", ".join(v.workload.name for v in victims)
+        message = (
+            f"queue {workload.queue} is within its nominal quota but no node has room; preempting {names}"
+        )
+        return Evict(workload, victims, victim_pods, outcome.placements, message)
+
+    def _attempt(
+        self, pods: Sequence[PodRequest], victims: Sequence[str]
+    ) -> tuple[Transaction, GangOutcome, tuple[str, ...]]:
+        """Place the gang in a new transaction in which the ``victims`` workloads' pods are evicted."""
+        names = tuple(n for key in victims for n in self.gangs.pods_of(key))
+        txn = Transaction(self.cache)
+        for name in names:
+            if self.cache.placement(name) is not None:
+                txn.evict(name)
+        return txn, self.placer.place_gang(pods, txn), names
+
+    def _device_victims(
+        self, workload: Workload, pods: Sequence[PodRequest], chosen: Sequence[str]
+    ) -> tuple[Victim, ...] | None:
+        """Borrowers' workloads to evict, besides the ``chosen`` ones, for the gang to place (or ``None``)."""
+
+        def fits_after(keys: Sequence[str]) -> bool:
+            txn, outcome, _ = self._attempt(pods, [*chosen, *keys])
+            txn.discard()
+            return outcome.ok
+
+        return device_victims(self.tree, workload, fits_after)
 
     def _place_fewer(
         self, workload: Workload, pods: Sequence[PodRequest], failed: GangOutcome
@@ -272,25 +329,42 @@ class Cycle:
         self._flush()  # the victims are chosen on the cache with this cycle's placements assumed
         if workload.key in self.reserved:  # it needs more than last time: start over
             self._forget(self.reserved.pop(workload.key).placements)
-        victim_pods = tuple(n for v in decision.victims for n in self.gangs.pods_of(v.workload.key))
-        txn = Transaction(self.cache)
-        for name in victim_pods:
-            if self.cache.placement(name) is not None:
-                txn.evict(name)
-        outcome = self.placer.place_gang(pods, txn)
+        victims, reason = decision.victims, decision.reason
+        txn, outcome, victim_pods = self._attempt(pods, [v.workload.key for v in victims])
         self.queues.requeue(workload, now)
         if not outcome.ok:
+            # The quota's victims do not free whole nodes: add borrowers' work that does, if it is owed.
             txn.discard()
-            return Pending(
-                workload,
-                f"{decision.reason}, but it would still not fit: {outcome.status.message}",
-                reason="NoFitAfterPreemption",
-            )
+            more = self._owed_devices(decision, pods)
+            if more:
+                victims = (*victims, *more)
+                reason += f", and {', '.join(v.workload.name for v in more)} to make room on the nodes"
+                txn, outcome, victim_pods = self._attempt(pods, [v.workload.key for v in victims])
+            if not outcome.ok:
+                txn.discard()
+                return Pending(
+                    workload,
+                    f"{decision.reason}, but it would still not fit: {outcome.status.message}",
+                    reason="NoFitAfterPreemption",
+                )
         txn.commit()  # victims leave the cache, the preemptor's placements are reserved in it
-        for victim in decision.victims:
+        for victim in victims:
             self.tree.forget(victim.workload.key)
         self.reserved[workload.key] = Reservation(outcome.placements, victim_pods)
-        return Evict(workload, decision.victims, victim_pods, outcome.placements, decision.reason)
+        return Evict(workload, victims, victim_pods, outcome.placements, reason)
+
+    def _owed_devices(self, decision: Preempt, pods: Sequence[PodRequest]) -> tuple[Victim, ...] | None:
+        """:meth:`_device_victims` for a preemptor, judged in the tree as it will be: its quota victims gone
+        and itself admitted (so "within its nominal" counts it). The tree is left as it was."""
+        workload = decision.workload
+        gone = [a for v in decision.victims if (a := self.tree.forget(v.workload.key)) is not None]
+        self.tree.assume(workload)
+        try:
+            return self._device_victims(workload, pods, [v.workload.key for v in decision.victims])
+        finally:
+            self.tree.forget(workload.key)
+            for admitted in gone:
+                self.tree.restore(admitted)
 
     def _bind(self, workload: Workload, placements: tuple[Placement, ...]) -> Bind:
         state = self.cache.live_state  # device ids are static: any state of this cache names them alike

@@ -28,7 +28,12 @@ from motherboard.scheduler.admission.fairshare import (
     fair_share_key,
     fair_share_order,
 )
-from motherboard.scheduler.admission.preemption import PreemptionReason, Victim, plan_preemption
+from motherboard.scheduler.admission.preemption import (
+    PreemptionReason,
+    Victim,
+    device_victims,
+    plan_preemption,
+)
 from motherboard.scheduler.admission.resources import Resources
 from motherboard.scheduler.admission.spec import (
     PreemptionPolicy,
@@ -72,6 +77,7 @@ __all__ = [
     "Workload",
     "admit_heads",
     "decide",
+    "device_victims",
     "dominant_resource_share",
     "fair_share_key",
     "fair_share_order",

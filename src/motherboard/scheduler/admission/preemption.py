@@ -15,7 +15,7 @@ workload is never a candidate; a workload is a whole gang, so no gang is ever sp
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -207,3 +207,58 @@ def _victim(tree: QuotaTree, preemptor: Workload, admitted: Admitted) -> Victim:
         f"evicted from queue {victim.queue}, which borrows quota that queue {preemptor.queue} "
         f"reclaims for {preemptor.name}",
     )
+
+
+def device_victims(
+    tree: QuotaTree, workload: Workload, fits_after: Callable[[Sequence[str]], bool], *, limit: int = 32
+) -> tuple[Victim, ...] | None:
+    """Borrowers' workloads to evict so that an *entitled* ``workload`` fits on the devices, or ``None``.
+
+    Quota-driven preemption cannot see this case: a queue within its nominal quota admits the workload, but
+    the devices it is owed are held by queues that borrow, scattered so that no node has room for its gang.
+    Only borrowers of the same tree lose work (as in reclaim), cheapest first, only while they still borrow;
+    ``fits_after(keys)`` says whether the gang places once those workloads' pods are gone (the cycle tries
+    it on the cache). Each chosen victim is then re-tested, newest kept, so the set is minimal. At most
+    ``limit`` candidates are tried: this runs for every entitled gang that does not place.
+
+    ``workload`` must be admitted (assumed in ``tree``); entitled means that no queue on its path uses more
+    than its nominal of what the workload asks for, the workload included.
+    """
+    policy = tree.spec(workload.queue).preemption.reclaim_from_borrowers
+    needed = [r for r, amount in workload.request.items() if r in tree.managed and amount > 0]
+    if policy is ReclaimFromBorrowers.NEVER or not needed:
+        return None
+    if any(tree.usage_of(q, r) > tree.nominal(q, r) for q in tree.path(workload.queue) for r in needed):
+        return None  # it borrows itself: nothing is owed to it
+    borrowers = [
+        a
+        for q in tree.queues()
+        if q != workload.queue and tree.is_leaf(q) and _borrows_from_us(tree, q, workload.queue, needed)
+        for a in tree.admitted(q)
+        if _may_reclaim(policy, workload, a) and _uses(a.workload.request, needed)
+    ]
+    if not borrowers:
+        return None
+    removed: list[Admitted] = []
+    try:
+        for candidate in _cheapest_first(borrowers, [])[:limit]:
+            if not _borrows_from_us(tree, candidate.workload.queue, workload.queue, needed):
+                continue  # its queue is back within its quota: what it still runs is its own
+            if any(candidate.workload.request.get_amount(r) > tree.model.borrowed(candidate.workload.queue, r)
+                   for r in needed):  # fmt: skip
+                continue  # evicting it would leave its own queue below its quota: owed, and next to reclaim
+            tree.forget(candidate.workload.key)
+            removed.append(candidate)
+            if fits_after([a.workload.key for a in removed]):
+                break
+        else:
+            return None
+        chosen = list(removed)
+        for candidate in reversed(removed[:-1]):
+            trial = [a for a in chosen if a is not candidate]
+            if fits_after([a.workload.key for a in trial]):
+                chosen = trial
+        return tuple(_victim(tree, workload, a) for a in chosen)
+    finally:
+        for candidate in removed:
+            tree.restore(candidate)
