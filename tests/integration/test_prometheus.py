@@ -427,6 +427,8 @@ def test_panels_show_what_the_workload_did(stack: Stack) -> None:
     gpu = {"queue": "research", "resource": "nvidia.com/gpu"}
     # examples/10-queues.yaml: research has 8 GPUs nominal and may borrow 8; two 8-GPU DDP jobs ran at once.
     assert _max_over_window(stack, quota, **gpu) == 8
+    borrowing = 'max by (queue, resource) (motherboard_scheduler_queue_borrowing_limit{queue=~".*"})'
+    assert _max_over_window(stack, f"{quota} + {borrowing}", **gpu) == 16  # the Tenants panel's ceiling
     assert _max_over_window(stack, usage, **gpu) == 16
     assert _max_over_window(stack, f"clamp_min({usage} - {quota}, 0)", **gpu) == 8
     # The third copy waited for quota: pending in the operator's phases and the scheduler's queue.

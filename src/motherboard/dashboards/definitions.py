@@ -22,6 +22,7 @@ def _devices(state: str) -> str:
 
 _USAGE = 'max by (queue, resource) (motherboard_scheduler_queue_usage{queue=~"$queue"})'
 _QUOTA = 'max by (queue, resource) (motherboard_scheduler_queue_quota{queue=~"$queue"})'
+_BORROW = 'max by (queue, resource) (motherboard_scheduler_queue_borrowing_limit{queue=~"$queue"})'
 _E2E = "motherboard_scheduler_e2e_scheduling_duration_seconds_bucket"
 # Exported by the operator's leader only (it computes pool status): max by (...) would do as well as sum.
 _POOL_ALLOCATED = "motherboard_operator_devicepool_allocated"
@@ -199,9 +200,14 @@ TENANTS = Dashboard(
                     (
                         Target(_USAGE, "{{queue}} {{resource}} used"),
                         Target(_QUOTA, "{{queue}} {{resource}} nominal"),
+                        Target(f"{_QUOTA} + {_BORROW}", "{{queue}} {{resource}} nominal + borrowing limit"),
                     ),
                     width=24,
-                    description="Quota units: 1 = one whole device; a MIG slice or share counts its compute fraction.",
+                    description=(
+                        "Quota units: 1 = one whole device; a MIG slice or share counts its compute fraction. "
+                        "The most a queue may use is nominal + borrowing limit (none drawn: no limit but its "
+                        "parent's)."
+                    ),
                 ),
                 Panel(
                     "Usage / nominal",

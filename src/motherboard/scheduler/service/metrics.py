@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import Counter, Gauge, Histogram
 
 from motherboard.scheduler.admission import QuotaTree
@@ -41,6 +43,16 @@ QUEUE_QUOTA = Gauge(
     "Nominal quota: devices, cores or bytes, as the Queue states it.",
     ["queue", "resource"],
 )
+QUEUE_BORROWING_LIMIT = Gauge(
+    "motherboard_scheduler_queue_borrowing_limit",
+    "How much above its nominal quota the queue may use (borrowingLimit); no series where it is unlimited.",
+    ["queue", "resource"],
+)
+QUEUE_LENDING_LIMIT = Gauge(
+    "motherboard_scheduler_queue_lending_limit",
+    "How much of its idle nominal quota the queue lends (lendingLimit); no series where it lends all of it.",
+    ["queue", "resource"],
+)
 PREEMPTIONS = Counter("motherboard_scheduler_preemption_victims_total", "Pods evicted to make room.")
 PREEMPTION_ATTEMPTS = Counter("motherboard_scheduler_preemption_attempts_total", "Preemptions decided.")
 BINDING_ERRORS = Counter(
@@ -74,7 +86,20 @@ def observe_queues(tree: QuotaTree, pending: dict[str, int]) -> None:
             # In the units the Queue states (8 GPUs reads 8, not admission's 8000 milli-GPUs).
             scale = unit_scale(resource)
             QUEUE_USAGE.labels(name, resource).set(usage.get_amount(resource) / scale)
-            QUEUE_QUOTA.labels(name, resource).set(spec.quota(resource).nominal / scale)
+            limits = spec.quota(resource)
+            QUEUE_QUOTA.labels(name, resource).set(limits.nominal / scale)
+            _set_or_drop(QUEUE_BORROWING_LIMIT, name, resource, limits.borrowing_limit, scale)
+            _set_or_drop(QUEUE_LENDING_LIMIT, name, resource, limits.lending_limit, scale)
+
+
+def _set_or_drop(gauge: Gauge, queue: str, resource: str, value: int | None, scale: int) -> None:
+    # An unset limit is no limit: a series would have to invent a number, so there is none (and a limit
+    # removed from the Queue takes its series with it).
+    if value is not None:
+        gauge.labels(queue, resource).set(value / scale)
+        return
+    with contextlib.suppress(KeyError):
+        gauge.remove(queue, resource)
 
 
 __all__ = [
@@ -87,6 +112,8 @@ __all__ = [
     "PENDING",
     "PREEMPTIONS",
     "PREEMPTION_ATTEMPTS",
+    "QUEUE_BORROWING_LIMIT",
+    "QUEUE_LENDING_LIMIT",
     "QUEUE_QUOTA",
     "QUEUE_USAGE",
     "WAITING",

@@ -45,3 +45,21 @@ def test_quota_and_usage_read_in_the_units_the_queue_states() -> None:
 )
 def test_unit_scale_undoes_admissions_milli_units(resource: str, scale: int) -> None:
     assert metrics.unit_scale(resource) == scale
+
+
+def test_borrowing_and_lending_limits_read_where_set_and_vanish_when_removed() -> None:
+    limited = make_queue("lab").parent("org").gpus(8, borrowing=4, lending=2).build()
+    tree = QuotaTree([make_queue("org").gpus(16).build(), limited])
+    metrics.observe_queues(tree, {})
+    assert metrics.QUEUE_BORROWING_LIMIT.labels("lab", "nvidia.com/gpu")._value.get() == 4
+    assert metrics.QUEUE_LENDING_LIMIT.labels("lab", "nvidia.com/gpu")._value.get() == 2
+    # The Queue drops its limits: no series is left claiming them (no limit is not a number).
+    tree = QuotaTree([make_queue("org").gpus(16).build(), make_queue("lab").parent("org").gpus(8).build()])
+    metrics.observe_queues(tree, {})
+    sampled = {
+        (s.name, s.labels.get("queue"))
+        for family in (metrics.QUEUE_BORROWING_LIMIT, metrics.QUEUE_LENDING_LIMIT)
+        for s in family.collect()[0].samples
+    }
+    assert ("motherboard_scheduler_queue_borrowing_limit", "lab") not in sampled
+    assert ("motherboard_scheduler_queue_lending_limit", "lab") not in sampled
