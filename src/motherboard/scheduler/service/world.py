@@ -192,7 +192,16 @@ class World:
             if old is None and info.ours:
                 self.recent.add(info.request)
         if info.done:
-            self.drop_pod(info.key)
+            # A deleted pod that has not stopped yet still holds its node's CPU, memory and devices: the
+            # kubelet counts it until its containers are gone, and admits nothing into that room before
+            # (a pod placed there fails with OutOfcpu). Its quota is released at once; its room on the
+            # node when the deletion completes (or it reaches a final phase), as kube-scheduler does.
+            phase = (obj.get("status") or {}).get("phase")
+            terminating = info.node is not None and phase not in ("Succeeded", "Failed")
+            reassigned = info.key in self.victims  # a victim's devices already belong to its preemptor
+            self.drop_pod(info.key, keep_room=terminating)
+            if terminating and not reassigned and self.cache.placement(info.key) is None:
+                self._charge(info, quota=False)  # seen first while terminating (a restart, a relist)
             if (
                 info.ours
                 and info.node is not None
@@ -213,15 +222,16 @@ class World:
         ):
             self._pend(info)
 
-    def drop_pod(self, key: str) -> None:
-        """The pod finished or was deleted: release what it held."""
+    def drop_pod(self, key: str, *, keep_room: bool = False) -> None:
+        """The pod finished or was deleted: release what it held (``keep_room``: all but its place on the
+        node, which a pod still terminating holds until it is gone)."""
         self._seen_pods.pop(key, None)
         self.pods.pop(key, None)
         self.uncharged.pop(key, None)
         self.victims.discard(key)
         self._unpend(key)
         self.in_flight.discard(key)
-        if self.cache.placement(key) is not None:
+        if not keep_room and self.cache.placement(key) is not None:
             self.cache.forget(key)
             self._freed()
         if self.holds.release(key):
@@ -322,7 +332,7 @@ class World:
         self._freed()
 
     # --- internals -------------------------------------------------------------------------------------------
-    def _charge(self, info: PodInfo) -> None:
+    def _charge(self, info: PodInfo, *, quota: bool = True) -> None:
         if self.cache.placement(info.key) is not None:
             if info.key not in self.in_flight and not self.cache.is_bound(info.key):
                 self.cache.confirm(info.key)
@@ -347,7 +357,7 @@ class World:
             log.error("pod %s on %s over-commits the node (%s); not charged", info.key, info.node, exc)
             return
         self.cache.confirm(info.key)
-        if info.ours:
+        if info.ours and quota:
             self.holds.hold_bound(info, self.workload_of.get(info.key, info.gang))
 
     def _pend(self, info: PodInfo, backoff: bool = False) -> None:

@@ -133,6 +133,44 @@ def test_deleting_every_pod_of_an_admitted_workload_returns_its_quota() -> None:
     assert w.cache.placements() == []
 
 
+def terminating(obj: Obj, phase: str = "Running") -> Obj:
+    """The pod after its deletion was asked for: still on its node until the kubelet has stopped it."""
+    return {**obj, "metadata": {**obj["metadata"], "deletionTimestamp": "2026-12-04T03:00:00Z"},
+            "status": {"phase": phase}}  # fmt: skip
+
+
+def test_a_terminating_pod_keeps_its_room_on_the_node_until_it_is_gone_but_not_its_quota() -> None:
+    # The bug: its room was given away at the deletion request, and the kubelet, which still counted the
+    # terminating pod, failed the next pod placed there with OutOfcpu (a rollout's compile job, on the real
+    # node). The quota is released at once, as before.
+    w = world("n0")
+    queue = {"apiVersion": "motherboard.io/v1alpha1", "kind": "Queue", "metadata": {"name": "team"},
+             "spec": {"namespaces": ["ns"], "quotas": [{"resource": "nvidia.com/gpu", "nominal": 8}]}}  # fmt: skip
+    w.on_queue(queue)
+    running = pod("old", 8, group=None, node="n0", devices=[f"n0-gpu{i}" for i in range(8)])
+    w.on_pod(running)
+    w.on_pod(terminating(running))
+    assert w.cycle.tree.usage("team").get_amount("nvidia.com/gpu") == 0
+    assert w.cache.placement("ns/old") is not None, "its devices are still in use on n0"
+    w.on_pod(pod("new", 8, group=None))
+    (wait,) = w.cycle.run(now=0).actions
+    assert not isinstance(wait, Bind), "nothing may be placed into the room of a pod still terminating"
+    w.on_pod(terminating(running), deleted=True)
+    assert w.cache.placement("ns/old") is None
+    (bind,) = w.cycle.run(now=1).actions
+    assert isinstance(bind, Bind) and bind.workload.key == "ns/new"
+
+
+def test_a_pod_seen_first_while_terminating_is_charged_to_its_node_and_one_that_stopped_is_not() -> None:
+    w = world("n0")
+    w.on_pod(terminating(pod("dying", 2, group=None, node="n0", devices=["n0-gpu0", "n0-gpu1"])))
+    assert w.cache.placement("ns/dying") is not None  # a restart while it terminates: still counted
+    w.on_pod(terminating(pod("dying", 2, group=None, node="n0"), phase="Failed"))
+    assert w.cache.placement("ns/dying") is None  # stopped: the kubelet counts it no more
+    w.on_pod(terminating(pod("done", 2, group=None, node="n0"), phase="Succeeded"))
+    assert w.cache.placement("ns/done") is None
+
+
 def test_status_only_updates_of_a_pod_are_dropped_before_it_is_parsed(monkeypatch: Any) -> None:
     import motherboard.scheduler.service.world as world_module
 
