@@ -591,6 +591,10 @@ class DevCluster:
             f"--tls-cert-file={serving.cert}",
             f"--tls-private-key-file={serving.key}",
             "--leader-elect=false",
+            # Its client default (50 qps, burst 100) caps binding at 50 pods/s: a benchmark against it would
+            # measure the rate limiter. The peers get the same rate (devcluster/peers.py CLIENT_QPS).
+            "--kube-api-qps=500",
+            "--kube-api-burst=1000",
         ]
 
     def _kwok_argv(self, bins: Binaries, ports: dict[str, int]) -> list[str]:
